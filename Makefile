@@ -1,0 +1,50 @@
+# Two commands do everything from a fresh clone:
+#   make book   build the textbook into _build/html (creates .venv on first use)
+#   make test   run every test: course_lib, the grading pipeline, the book in a browser
+# VENV=/path/to/venv reuses an existing environment.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.requirements-installed
+
+.PHONY: venv system-deps book test test-lib test-grading test-book assignments clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $(STAMP)
+
+# Headless Chromium and its driver for the browser tests, from Debian's packages.
+system-deps:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	fi
+
+book: venv
+	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
+
+# Regenerate the student notebooks in assignments/ from solutions/ (instructors).
+assignments: venv
+	cd . && $(BIN)/nbgrader generate_assignment --all --force
+
+test-lib: venv
+	$(BIN)/python -m pytest -m "not grading and not book" -q
+
+test-grading: venv
+	$(BIN)/python -m pytest -m grading -q
+
+test-book: venv system-deps book
+	$(BIN)/python -m pytest -m book -q
+
+test: venv system-deps
+	$(BIN)/python -m pytest -m "not book" -q
+	$(MAKE) --no-print-directory book
+	$(BIN)/python -m pytest -m book -q
+
+clean:
+	rm -rf _build .pytest_cache .hypothesis
