@@ -18,37 +18,60 @@ def draw_graph(root: Value, ax=None, *, title: str | None = None, show_grad: boo
     import matplotlib.pyplot as plt
 
     order = topological_order(root)
+    children: dict[int, list[Value]] = defaultdict(list)
+    for node in order:
+        for parent in node.parents:
+            children[id(parent)].append(node)
+    # Columns: a gate sits right of all its inputs; an input sits just left of its first use.
     column: dict[int, int] = {}
     for node in order:
         column[id(node)] = 1 + max((column[id(p)] for p in node.parents), default=-1)
-    by_column: dict[int, list[Value]] = defaultdict(list)
     for node in order:
-        by_column[column[id(node)]].append(node)
-    pos = {}
-    for col, nodes in by_column.items():
-        for row, node in enumerate(nodes):
-            pos[id(node)] = (col * 2.2, -(row - (len(nodes) - 1) / 2) * 1.5)
+        if not node.parents and children[id(node)]:
+            column[id(node)] = min(column[id(c)] for c in children[id(node)]) - 1
+    # Rows: inputs numbered in depth-first order from the output, gates at the mean of their inputs.
+    row: dict[int, float] = {}
+    stack, seen, next_row = [root], set(), 0
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if not node.parents:
+            row[id(node)] = next_row
+            next_row += 1
+        stack.extend(reversed(node.parents))
+    for node in order:
+        if node.parents:
+            row[id(node)] = sum(row[id(p)] for p in node.parents) / len(node.parents)
+    pos = {id(node): (column[id(node)] * 2.4, -row[id(node)] * 1.3) for node in order}
 
     if ax is None:
-        n_cols, n_rows = len(by_column), max(len(v) for v in by_column.values())
-        _, ax = plt.subplots(figsize=(2.0 + 1.9 * n_cols, 1.0 + 1.2 * n_rows))
-    for node in order:
-        for parent, local in zip(node.parents, node.local_grads):
-            (x0, y0), (x1, y1) = pos[id(parent)], pos[id(node)]
-            ax.annotate("", xy=(x1 - 0.75, y1), xytext=(x0 + 0.75, y0),
-                        arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 1.2})
-            ax.text((x0 + x1) / 2, (y0 + y1) / 2 + 0.12, f"{local:.3g}", fontsize=8, color="tab:red",
-                    ha="center", va="bottom")
+        n_cols = 1 + max(column.values())
+        _, ax = plt.subplots(figsize=(2.0 + 2.0 * n_cols, 1.2 + 0.95 * max(next_row, 1)))
+    boxes = {}
     for node in order:
         x, y = pos[id(node)]
-        name = node.label or "?"
-        gate = f" [{node.op}]" if node.op else ""
-        text = f"{name}{gate}\nvalue {node.data:.4g}"
-        if show_grad:
-            text += f"\ngrad {node.grad:.4g}"
-        face = "#dbe9f6" if not node.parents else "#fdf1d6"
-        ax.text(x, y, text, ha="center", va="center", fontsize=9, family="monospace",
-                bbox={"boxstyle": "round,pad=0.35", "facecolor": face, "edgecolor": "0.3"})
+        is_constant = not node.parents and node.label == f"{node.data:g}"
+        if is_constant:
+            text, face = f"const {node.data:.4g}", "#eeeeee"
+        else:
+            gate = f" [{node.op}]" if node.op else ""
+            text = f"{node.label or '?'}{gate}\nvalue {node.data:.4g}"
+            if show_grad:
+                text += f"\ngrad {node.grad:.4g}"
+            face = "#dbe9f6" if not node.parents else "#fdf1d6"
+        boxes[id(node)] = ax.text(x, y, text, ha="center", va="center", fontsize=9, family="monospace", zorder=3,
+                                  bbox={"boxstyle": "round,pad=0.35", "facecolor": face, "edgecolor": "0.3"})
+    for node in order:
+        for parent, local in zip(node.parents, node.local_grads):
+            ax.annotate("", xy=(0.0, 0.5), xycoords=boxes[id(node)], xytext=(1.0, 0.5),
+                        textcoords=boxes[id(parent)],
+                        arrowprops={"arrowstyle": "->", "color": "0.35", "lw": 1.2, "shrinkA": 4, "shrinkB": 4})
+            (x0, y0), (x1, y1) = pos[id(parent)], pos[id(node)]
+            ax.text(0.4 * x0 + 0.6 * x1, 0.4 * y0 + 0.6 * y1 + 0.1, f"{local:.3g}", fontsize=8, color="tab:red",
+                    ha="center", va="bottom", zorder=4,
+                    bbox={"boxstyle": "round,pad=0.1", "facecolor": "white", "edgecolor": "none", "alpha": 0.8})
     xs = [p[0] for p in pos.values()]
     ys = [p[1] for p in pos.values()]
     ax.set_xlim(min(xs) - 1.1, max(xs) + 1.1)
