@@ -29,8 +29,9 @@ book: venv
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
 
 # Regenerate the student notebooks in assignments/ from solutions/ (instructors).
+ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 assignments: venv
-	cd . && $(BIN)/nbgrader generate_assignment --all --force
+	for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
 
 test-lib: venv
 	$(BIN)/python -m pytest -m "not grading and not book" -q

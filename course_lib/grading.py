@@ -17,7 +17,10 @@ Safeguards:
   a deprecation message never costs points (nbgrader zeroes a test cell that
   wrote to stderr);
 * :func:`forbid_calls` detects calls to the reference implementation or to
-  the torch operation an exercise is about.
+  the torch operation an exercise is about; :func:`public_functions` and
+  :func:`autograd_entry_points` list what a backward exercise forbids.
+
+A typical hidden test is one call of :func:`compare_with_reference` per case.
 """
 from __future__ import annotations
 
@@ -46,6 +49,11 @@ __all__ = [
     "time_limit",
     "describe",
     "test_devices",
+    "autograd_entry_points",
+    "public_functions",
+    "expect_tuple",
+    "expect_dict",
+    "compare_with_reference",
 ]
 
 
@@ -112,7 +120,10 @@ def assert_close(actual: Any, expected: Any, *, what: str, inputs: str = "",
         check_device: a tensor result must be on the device of the expected one.
     """
     where = f" (inputs: {inputs})" if inputs else ""
-    got = as_strict_tensor(actual, what=what)
+    try:
+        got = as_strict_tensor(actual, what=what)
+    except GradingError as exc:
+        raise GradingError(f"{exc}{where}") from None
     want = torch.as_tensor(expected).detach()
     if got.dim() == 0 and want.numel() == 1:
         want = want.reshape(())
@@ -223,8 +234,12 @@ def _copy(value: Any) -> Any:
         return value.copy()
     if isinstance(value, dict):
         return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, (tuple, list)):
+    if isinstance(value, tuple) and hasattr(value, "_fields"):  # a NamedTuple, e.g. a layer's cache
+        return type(value)(*(_copy(v) for v in value))
+    if type(value) in (tuple, list):
         return type(value)(_copy(v) for v in value)
+    if isinstance(value, (tuple, list)):  # other subclasses: their constructors may differ
+        return tuple(_copy(v) for v in value) if isinstance(value, tuple) else [_copy(v) for v in value]
     return value
 
 
@@ -250,7 +265,107 @@ def call_student(func: Callable, *args: Any, what: str | None = None,
     except GradingError:
         raise
     except NotImplementedError as exc:
-        raise GradingError(f"{what} is not implemented yet ({exc or 'NotImplementedError'})") from None
+        detail = f" ({exc})" if str(exc) else ""
+        raise GradingError(f"{what} is not implemented yet{detail}") from None
     except Exception as exc:
         shown = ", ".join(describe(a) for a in args)
         raise GradingError(f"{what}({shown}) raised {type(exc).__name__}: {exc}") from exc
+
+
+def autograd_entry_points() -> tuple[Callable, ...]:
+    """The ways to let torch's autograd compute a gradient, for ``forbidden=``.
+
+    ``Tensor.backward`` goes through ``torch.autograd.backward``;
+    ``torch.func.grad`` / ``vjp`` and ``torch.autograd.functional`` go through
+    ``torch.autograd.grad``.  All three are Python functions, so
+    :func:`forbid_calls` recognises them however they are reached.
+    """
+    return (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+
+
+def public_functions(*modules: Any) -> tuple[Callable, ...]:
+    """Every function listed in the ``__all__`` of ``modules`` (classes left out), for ``forbidden=``.
+
+    Example: ``forbidden=public_functions(course_lib.gates) + autograd_entry_points()``.
+    """
+    found: list[Callable] = []
+    for module in modules:
+        for name in getattr(module, "__all__", ()):
+            obj = getattr(module, name, None)
+            if callable(obj) and not inspect.isclass(obj) and obj not in found:
+                found.append(obj)
+    return tuple(found)
+
+
+def _kind(value: Any) -> str:
+    """The type of a returned value, for messages (never calls the object's own methods)."""
+    kind = type(value)
+    if kind is torch.Tensor or kind is np.ndarray:
+        return describe(value)
+    if kind in (tuple, list):
+        return f"a {kind.__name__} of {len(value)}"
+    return f"a {kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else f"a {kind.__name__}"
+
+
+def expect_tuple(value: Any, names: Sequence[str], *, what: str) -> tuple:
+    """Check that a function returned ``len(names)`` values and return them as a tuple.
+
+    Args:
+        value: what the student's function returned.
+        names: what each value is, e.g. ``("dx", "dw", "db")``; used in the message.
+        what: the function's name.
+    """
+    if not isinstance(value, (tuple, list)) or len(value) != len(names):
+        raise GradingError(f"{what} should return {len(names)} values ({', '.join(names)}), "
+                           f"but it returned {_kind(value)}")
+    return tuple(value[i] for i in range(len(names)))
+
+
+def expect_dict(value: Any, keys: Sequence[str], *, what: str) -> dict:
+    """Check that a function returned a dict with exactly ``keys``; return ``{key: value}`` in that order."""
+    if not isinstance(value, dict):
+        raise GradingError(f"{what} should be a dict with keys {', '.join(keys)}, but it is {_kind(value)}")
+    have = [k for k in value.keys()]
+    missing = [k for k in keys if k not in have]
+    extra = [repr(k) for k in have if k not in keys]
+    if missing or extra:
+        parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
+        raise GradingError(f"{what} should have the keys {', '.join(keys)}: {'; '.join(parts)}")
+    return {k: value[k] for k in keys}
+
+
+def compare_with_reference(student: Callable, reference: Callable, *args: Any,
+                           outputs: Sequence[str] | None = None, what: str | None = None,
+                           inputs: str | None = None, forbidden: Sequence[Callable] = (),
+                           rtol: float = 1e-5, atol: float = 1e-7, seconds: float | None = 20.0) -> Any:
+    """Call the student's function and the reference on the same arguments and compare the results.
+
+    Both get their own copies of ``args``.  With ``outputs=None`` the functions
+    return one tensor or number; with ``outputs=("dx", "dy")`` they return that
+    many values, compared one by one (the message names the wrong one).
+
+    Args:
+        student, reference: the two functions.
+        args: positional arguments for both.
+        outputs: names of the returned values, or None for a single value.
+        what: the function's name in messages (default: the student function's ``__name__``).
+        inputs: description of the inputs in messages (default: built from ``args``).
+        forbidden: functions the student's code must not call (see :func:`forbid_calls`).
+        rtol, atol: tolerances of :func:`assert_close`.
+        seconds: time limit of the student's call.
+    Returns:
+        The student's result (a tuple when ``outputs`` is given).
+    """
+    what = what or getattr(student, "__name__", "the function")
+    if inputs is None:
+        inputs = ", ".join(describe(a) for a in args)
+    expected = reference(*_copy(args))
+    actual = call_student(student, *args, what=what, forbidden=forbidden, seconds=seconds)
+    if outputs is None:
+        assert_close(actual, expected, what=what, inputs=inputs, rtol=rtol, atol=atol)
+        return actual
+    actual = expect_tuple(actual, outputs, what=what)
+    expected = tuple(expected)
+    for name, got, want in zip(outputs, actual, expected):
+        assert_close(got, want, what=f"{what}: {name}", inputs=inputs, rtol=rtol, atol=atol)
+    return actual
