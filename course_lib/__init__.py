@@ -6,6 +6,8 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.gates`: local gradients of elementary gates.
 * :mod:`course_lib.autodiff`: a scalar computational graph with backpropagation.
 * :mod:`course_lib.gradcheck`: numerical gradient checking.
+* :mod:`course_lib.filters`: convolution of one image with one kernel, classic kernels.
+* :mod:`course_lib.shapes`: output sizes, receptive fields, parameter and multiply-add counts.
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
 * :mod:`course_lib.autograd`: the pairs as ``torch.autograd.Function`` s and modules.
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples.

@@ -1,0 +1,484 @@
+"""2-D convolution and transposed convolution layers, forward and backward.
+
+Shapes: ``N`` examples, ``C`` input channels, ``F`` filters (output channels),
+``H x W`` input size, ``KH x KW`` kernel size, ``OH x OW`` output size.  With
+``groups = G`` the channels are split into ``G`` groups; filter ``f`` sees only
+the ``C / G`` input channels of its group, so ``w`` is ``(F, C / G, KH, KW)``.
+
+Like every deep-learning library, the layer computes a cross-correlation (the
+kernel is not flipped)::
+
+    out[n, f, i, j] = b[f] + sum_{c, u, v} w[f, c, u, v] * xpad[n, g(f)*C/G + c, i*sh + u*dh, j*sw + v*dw]
+
+where ``xpad`` is ``x`` with ``pad`` zeros on each side and the output size is
+``floor((H + 2ph - dh(KH - 1) - 1) / sh) + 1`` (see :mod:`course_lib.shapes`).
+
+Two implementations give the same numbers:
+
+* ``conv2d_forward_naive`` / ``conv2d_backward_naive`` loop over output
+  positions, one small dot product per position: the definition, for reading.
+* ``conv2d_forward`` / ``conv2d_backward`` rewrite the layer as a matrix
+  product: :func:`im2col` copies every receptive field into a column, the
+  filters become the rows of a matrix, and the backward pass scatters the
+  column gradients back with :func:`col2im`.  On the CPU they take a few
+  examples at a time (see ``CPU_CHUNK_BYTES``) so that the columns, KH*KW
+  times the size of the input, are still in cache when they are multiplied.
+
+The backward pass of a convolution is again a convolution: ``dw`` correlates
+the input with the output gradient, and ``dx`` is a full ("wide") convolution
+of the output gradient with the kernel — which is exactly what a transposed
+convolution computes, so :func:`conv_transpose2d_forward` reuses
+:func:`col2im` and its backward reuses :func:`im2col`.
+
+Everything runs on the device and dtype of its inputs (``meta`` tensors too,
+for shape-only runs).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+from .._checks import check_same, check_tensor
+from ..shapes import _pair, conv_output_size, conv_transpose_output_size
+
+__all__ = [
+    "ConvCache",
+    "ConvTransposeCache",
+    "im2col",
+    "col2im",
+    "conv2d_forward",
+    "conv2d_backward",
+    "conv2d_forward_naive",
+    "conv2d_backward_naive",
+    "conv_transpose2d_forward",
+    "conv_transpose2d_backward",
+]
+
+Pair = tuple[int, int]
+
+
+class ConvCache(NamedTuple):
+    """What :func:`conv2d_backward` needs.
+
+    ``x`` (N, C, H, W) and ``w`` (F, C/groups, KH, KW) are the layer's inputs;
+    ``has_bias`` says whether a bias was given (its gradient is ``None`` if
+    not); ``stride``, ``pad``, ``dilation`` are (height, width) pairs.  The
+    vectorised backward recomputes the :func:`im2col` columns rather than
+    keeping them: they are KH*KW times the size of ``x``.
+    """
+
+    x: torch.Tensor
+    w: torch.Tensor
+    has_bias: bool
+    stride: Pair
+    pad: Pair
+    dilation: Pair
+    groups: int
+
+
+class ConvTransposeCache(NamedTuple):
+    """What :func:`conv_transpose2d_backward` needs: the inputs ``x`` (N, C_in, H, W),
+    ``w`` (C_in, C_out/groups, KH, KW), whether there was a bias, and the layer's settings."""
+
+    x: torch.Tensor
+    w: torch.Tensor
+    has_bias: bool
+    stride: Pair
+    pad: Pair
+    output_padding: Pair
+    dilation: Pair
+    groups: int
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _check_groups(groups) -> int:
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"groups must be a positive int, got {groups!r}")
+    return groups
+
+
+def _check_inputs(x, w, b) -> None:
+    check_tensor("x", x, 4)
+    check_tensor("w", w, 4)
+    check_same("x", x, "w", w)
+    if b is not None:
+        check_tensor("b", b, 1)
+        check_same("x", x, "b", b)
+
+
+def _conv_settings(x, w, b, stride, pad, dilation, groups):
+    """Validate a convolution's arguments; return (stride, pad, dilation, groups, (OH, OW))."""
+    _check_inputs(x, w, b)
+    stride, pad, dilation = _pair("stride", stride, 1), _pair("pad", pad, 0), _pair("dilation", dilation, 1)
+    groups = _check_groups(groups)
+    _, c, h, wd = x.shape
+    f, c_per_group, kh, kw = w.shape
+    if c % groups:
+        raise ValueError(f"groups={groups} does not divide the {c} input channels of x (shape {tuple(x.shape)})")
+    if f % groups:
+        raise ValueError(f"groups={groups} does not divide the {f} filters of w (shape {tuple(w.shape)})")
+    if c_per_group * groups != c:
+        raise ValueError(f"channel mismatch: x has {c} channels (shape {tuple(x.shape)}) but w "
+                         f"(shape {tuple(w.shape)}) expects w.shape[1] * groups = {c_per_group} * {groups} = "
+                         f"{c_per_group * groups}")
+    if b is not None and b.shape[0] != f:
+        raise ValueError(f"b has shape {tuple(b.shape)} but w has {f} filters; b must be ({f},)")
+    out_hw = tuple(conv_output_size(n, k, p, s, d, dim_name=name)
+                   for n, k, p, s, d, name in zip((h, wd), (kh, kw), pad, stride, dilation, ("height", "width")))
+    return stride, pad, dilation, groups, out_hw
+
+
+def _check_dout(dout, expected_shape, x) -> None:
+    check_tensor("dout", dout, 4)
+    check_same("dout", dout, "x", x)
+    if tuple(dout.shape) != tuple(expected_shape):
+        raise ValueError(f"dout has shape {tuple(dout.shape)} but the layer's output has shape {tuple(expected_shape)}")
+
+
+# --------------------------------------------------------------------------- im2col / col2im
+
+
+def _pad(x: torch.Tensor, pad: Pair) -> torch.Tensor:
+    """x (N, C, H, W) with ``pad`` zeros on each side of H and W."""
+    ph, pw = pad
+    if ph == 0 and pw == 0:
+        return x
+    n, c, h, w = x.shape
+    xp = x.new_zeros(n, c, h + 2 * ph, w + 2 * pw)
+    xp[:, :, ph:ph + h, pw:pw + w] = x
+    return xp
+
+
+def _windows(x: torch.Tensor, kernel: Pair, stride: Pair, pad: Pair, dilation: Pair, out_hw: Pair) -> torch.Tensor:
+    """All receptive fields of the padded ``x`` as a view (N, C, OH, OW, KH, KW), no copy."""
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    xp = _pad(x, pad)
+    # unfold(dim, size, step) slides a window of `size` with step `step` along `dim`;
+    # a dilated kernel spans d(k-1)+1 pixels, of which every d-th is a tap.
+    v = xp.unfold(2, dh * (kh - 1) + 1, sh).unfold(3, dw * (kw - 1) + 1, sw)
+    return v[:, :, :oh, :ow, ::dh, ::dw]
+
+
+def _im2col(x, kernel, stride, pad, dilation, out_hw) -> torch.Tensor:
+    """(N, C*KH*KW, OH*OW): rows (c, u, v) match w.reshape(F, C*KH*KW); columns are output pixels."""
+    n, c = x.shape[:2]
+    (kh, kw), (oh, ow) = kernel, out_hw
+    return _windows(x, kernel, stride, pad, dilation, out_hw).permute(0, 1, 4, 5, 2, 3).reshape(
+        n, c * kh * kw, oh * ow)
+
+
+def _col2im_add(cols: torch.Tensor, xp: torch.Tensor, kernel, stride, dilation, out_hw) -> None:
+    """Add columns (N, C*KH*KW, OH*OW) onto the padded image ``xp`` (N, C, Hp, Wp) they were copied from."""
+    n, c = xp.shape[:2]
+    (kh, kw), (sh, sw), (dh, dw), (oh, ow) = kernel, stride, dilation, out_hw
+    cols = cols.reshape(n, c, kh, kw, oh, ow)
+    for u in range(kh):
+        for v in range(kw):
+            # tap (u, v) of window (i, j) read padded pixel (i*sh + u*dh, j*sw + v*dw): one strided slice per tap
+            xp[:, :, u * dh:u * dh + sh * (oh - 1) + 1:sh, v * dw:v * dw + sw * (ow - 1) + 1:sw] += cols[:, :, u, v]
+
+
+def _unpad(xp: torch.Tensor, pad: Pair) -> torch.Tensor:
+    """Strip ``pad`` pixels from each side of H and W (a contiguous copy if there are any)."""
+    ph, pw = pad
+    if ph == 0 and pw == 0:
+        return xp
+    return xp[:, :, ph:xp.shape[2] - ph, pw:xp.shape[3] - pw].contiguous()
+
+
+def _check_im2col_settings(kernel_size, stride, pad, dilation, hw):
+    kernel = _pair("kernel_size", kernel_size, 1)
+    stride, pad, dilation = _pair("stride", stride, 1), _pair("pad", pad, 0), _pair("dilation", dilation, 1)
+    out_hw = tuple(conv_output_size(size, k, p, s, d, dim_name=name)
+                   for size, k, p, s, d, name in zip(hw, kernel, pad, stride, dilation, ("height", "width")))
+    return kernel, stride, pad, dilation, out_hw
+
+
+def im2col(x: torch.Tensor, kernel_size, stride=1, pad=0, dilation=1) -> torch.Tensor:
+    """Copy every receptive field of ``x`` into a column.
+
+    Args:
+        x: (N, C, H, W) input.
+        kernel_size, stride, pad, dilation: int or (height, width) pair.
+    Returns:
+        cols: (N, C*KH*KW, OH*OW).  For example ``n``, column ``i*OW + j`` is
+        the receptive field of output pixel ``(i, j)``; its row
+        ``(c*KH + u)*KW + v`` holds tap ``(u, v)`` of channel ``c``, the order of
+        ``w.reshape(F, -1)``.  So ``w.reshape(F, -1) @ cols`` (N, F, OH*OW) is
+        the convolution.  (The layout of ``torch.nn.functional.unfold``.)
+    """
+    check_tensor("x", x, 4, floating=False)
+    kernel, stride, pad, dilation, out_hw = _check_im2col_settings(kernel_size, stride, pad, dilation, x.shape[2:])
+    return _im2col(x, kernel, stride, pad, dilation, out_hw)
+
+
+def col2im(cols: torch.Tensor, x_shape, kernel_size, stride=1, pad=0, dilation=1) -> torch.Tensor:
+    """The adjoint of :func:`im2col`: add every column back onto the pixels it was copied from.
+
+    A pixel that lies in several receptive fields receives the sum of their
+    entries; this is how the gradient of the columns becomes the gradient of
+    the input.  (It is *not* the inverse of :func:`im2col` where windows overlap.)
+
+    Args:
+        cols: (N, C*KH*KW, OH*OW), laid out as :func:`im2col` returns.
+        x_shape: (N, C, H, W), the shape of the image the columns came from.
+        kernel_size, stride, pad, dilation: int or (height, width) pair.
+    Returns:
+        (N, C, H, W) tensor (padding stripped).
+    """
+    check_tensor("cols", cols, 3, floating=False)
+    if len(x_shape) != 4:
+        raise ValueError(f"x_shape must be (N, C, H, W), got {tuple(x_shape)}")
+    n, c, h, w = (int(s) for s in x_shape)
+    kernel, stride, pad, dilation, out_hw = _check_im2col_settings(kernel_size, stride, pad, dilation, (h, w))
+    expected = (n, c * kernel[0] * kernel[1], out_hw[0] * out_hw[1])
+    if tuple(cols.shape) != expected:
+        raise ValueError(f"cols has shape {tuple(cols.shape)}, but im2col of an image {tuple(x_shape)} with these "
+                         f"settings has shape {expected}")
+    xp = cols.new_zeros(n, c, h + 2 * pad[0], w + 2 * pad[1])
+    _col2im_add(cols, xp, kernel, stride, dilation, out_hw)
+    return _unpad(xp, pad)
+
+
+#: On the CPU the vectorised layers work through the batch in slices whose
+#: columns take about this many bytes (at least one example): the columns are
+#: then still in cache when the matrix product reads them, and no huge buffer
+#: is allocated per call.  This makes them several times faster than one
+#: im2col of the whole batch.
+CPU_CHUNK_BYTES = 2 * 2**20
+
+
+def _batch_slices(n: int, bytes_per_example: int, device: torch.device) -> list[slice]:
+    if device.type != "cpu":  # a GPU wants few big kernels; meta tensors have no memory at all
+        return [slice(0, n)]
+    step = max(1, CPU_CHUNK_BYTES // max(1, bytes_per_example))
+    return [slice(i, min(i + step, n)) for i in range(0, n, step)]
+
+
+# --------------------------------------------------------------------------- convolution, vectorised
+
+
+def conv2d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, stride=1, pad=0,
+                   dilation=1, groups: int = 1) -> tuple[torch.Tensor, ConvCache]:
+    """2-D convolution layer (cross-correlation), vectorised with im2col and a matrix product.
+
+    Args:
+        x: (N, C, H, W) input.
+        w: (F, C/groups, KH, KW) filters.
+        b: (F,) biases, or None.
+        stride, pad, dilation: int or (height, width) pair; ``pad`` zeros on each side.
+        groups: number of channel groups; must divide C and F.
+    Returns:
+        out: (N, F, OH, OW) with ``OH = floor((H + 2ph - dh(KH-1) - 1) / sh) + 1``
+        (likewise OW), and the cache for :func:`conv2d_backward`.
+    """
+    stride, pad, dilation, groups, (oh, ow) = _conv_settings(x, w, b, stride, pad, dilation, groups)
+    n, c = x.shape[:2]
+    f, cg, kh, kw = w.shape
+    w_mat = w.reshape(groups, f // groups, cg * kh * kw)                  # one filter matrix per group
+    xp = _pad(x, pad)
+    out = x.new_empty(n, f, oh, ow)
+    for batch in _batch_slices(n, c * kh * kw * oh * ow * x.element_size(), x.device):
+        cols = _im2col(xp[batch], (kh, kw), stride, (0, 0), dilation, (oh, ow))   # (B, C*KH*KW, OH*OW)
+        cols = cols.reshape(-1, groups, cg * kh * kw, oh * ow)
+        torch.matmul(w_mat, cols, out=out[batch].view(-1, groups, f // groups, oh * ow))
+    if b is not None:
+        out += b.view(1, f, 1, 1)
+    return out, ConvCache(x, w, b is not None, stride, pad, dilation, groups)
+
+
+def conv2d_backward(dout: torch.Tensor, cache: ConvCache
+                    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gradients of the convolution layer, vectorised.
+
+    ``dw`` is the product of the output gradient with the im2col columns (a
+    correlation of the input with ``dout``); ``dx`` multiplies ``dout`` by the
+    transposed filter matrix and adds the columns back with :func:`col2im` (a
+    full convolution of ``dout`` with the kernel).
+
+    Args:
+        dout: (N, F, OH, OW) upstream gradient.
+        cache: from :func:`conv2d_forward` (or :func:`conv2d_forward_naive`).
+    Returns:
+        dx: (N, C, H, W), dw: (F, C/groups, KH, KW), db: (F,) or None if there was no bias.
+    """
+    x, w, has_bias, stride, pad, dilation, groups = cache
+    n, c = x.shape[:2]
+    f, cg, kh, kw = w.shape
+    oh, ow = (conv_output_size(size, k, p, s, d) for size, k, p, s, d in
+              zip(x.shape[2:], (kh, kw), pad, stride, dilation))
+    _check_dout(dout, (n, f, oh, ow), x)
+    w_mat = w.reshape(groups, f // groups, cg * kh * kw)
+    dout_mat = dout.reshape(n, groups, f // groups, oh * ow)
+    xp = _pad(x, pad)
+    dxp = torch.zeros_like(xp, memory_format=torch.contiguous_format)    # gradient of the padded input
+    dw = w.new_zeros(groups, f // groups, cg * kh * kw)
+    for batch in _batch_slices(n, c * kh * kw * oh * ow * x.element_size(), x.device):
+        cols = _im2col(xp[batch], (kh, kw), stride, (0, 0), dilation, (oh, ow))
+        cols = cols.reshape(-1, groups, cg * kh * kw, oh * ow)
+        dw += torch.matmul(dout_mat[batch], cols.transpose(-1, -2)).sum(dim=0)
+        dcols = torch.matmul(w_mat.transpose(-1, -2), dout_mat[batch])  # (B, groups, C/groups*KH*KW, OH*OW)
+        _col2im_add(dcols, dxp[batch], (kh, kw), stride, dilation, (oh, ow))
+    dx = _unpad(dxp, pad)
+    db = dout.sum(dim=(0, 2, 3)) if has_bias else None
+    return dx, dw.reshape(w.shape), db
+
+
+# --------------------------------------------------------------------------- convolution, naive loops
+
+
+def conv2d_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, stride=1, pad=0,
+                         dilation=1, groups: int = 1) -> tuple[torch.Tensor, ConvCache]:
+    """2-D convolution layer by its definition: a loop over output positions.
+
+    Same arguments, result and cache as :func:`conv2d_forward`; slow, for reading.
+    """
+    (sh, sw), pad, (dh, dw), groups, (oh, ow) = _conv_settings(x, w, b, stride, pad, dilation, groups)
+    n = x.shape[0]
+    f, cg, kh, kw = w.shape
+    fg = f // groups
+    xp = _pad(x, pad)
+    out = x.new_zeros(n, f, oh, ow)
+    for i in range(oh):
+        for j in range(ow):
+            # the receptive field of output pixel (i, j): (N, C, KH, KW)
+            field = xp[:, :, i * sh:i * sh + dh * (kh - 1) + 1:dh, j * sw:j * sw + dw * (kw - 1) + 1:dw]
+            for g in range(groups):
+                x_g = field[:, g * cg:(g + 1) * cg]                      # (N, C/groups, KH, KW)
+                w_g = w[g * fg:(g + 1) * fg]                             # (F/groups, C/groups, KH, KW)
+                out[:, g * fg:(g + 1) * fg, i, j] = torch.tensordot(x_g, w_g, dims=([1, 2, 3], [1, 2, 3]))
+    if b is not None:
+        out += b.view(1, f, 1, 1)
+    return out, ConvCache(x, w, b is not None, (sh, sw), pad, (dh, dw), groups)
+
+
+def conv2d_backward_naive(dout: torch.Tensor, cache: ConvCache
+                          ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gradients of the convolution layer with the same loop as :func:`conv2d_forward_naive`.
+
+    Each output pixel ``(i, j)`` was a dot product of its receptive field with
+    the filters, so it sends ``dout[:, :, i, j]`` times the filters back to the
+    field (into ``dx``) and ``dout[:, :, i, j]`` times the field to the filters
+    (into ``dw``); fields that overlap add up.
+
+    Returns:
+        dx: (N, C, H, W), dw: (F, C/groups, KH, KW), db: (F,) or None.
+    """
+    x, w, has_bias, (sh, sw), (ph, pw), (dh, dw_), groups = cache
+    n, _, h, wd = x.shape
+    f, cg, kh, kw = w.shape
+    fg = f // groups
+    oh, ow = (conv_output_size(size, k, p, s, d) for size, k, p, s, d in
+              zip(x.shape[2:], (kh, kw), (ph, pw), (sh, sw), (dh, dw_)))
+    _check_dout(dout, (n, f, oh, ow), x)
+    xp = _pad(x, (ph, pw))
+    dxp = torch.zeros_like(xp)
+    dw = torch.zeros_like(w)
+    for i in range(oh):
+        for j in range(ow):
+            rows = slice(i * sh, i * sh + dh * (kh - 1) + 1, dh)
+            cols = slice(j * sw, j * sw + dw_ * (kw - 1) + 1, dw_)
+            for g in range(groups):
+                chans, filters = slice(g * cg, (g + 1) * cg), slice(g * fg, (g + 1) * fg)
+                d = dout[:, filters, i, j]                                   # (N, F/groups)
+                dw[filters] += torch.tensordot(d, xp[:, chans, rows, cols], dims=([0], [0]))
+                dxp[:, chans, rows, cols] += torch.tensordot(d, w[filters], dims=([1], [0]))
+    dx = dxp[:, :, ph:ph + h, pw:pw + wd].contiguous()
+    db = dout.sum(dim=(0, 2, 3)) if has_bias else None
+    return dx, dw, db
+
+
+# --------------------------------------------------------------------------- transposed convolution
+
+
+def _conv_transpose_settings(x, w, b, stride, pad, output_padding, dilation, groups):
+    _check_inputs(x, w, b)
+    stride, pad, dilation = _pair("stride", stride, 1), _pair("pad", pad, 0), _pair("dilation", dilation, 1)
+    output_padding = _pair("output_padding", output_padding, 0)
+    groups = _check_groups(groups)
+    _, c_in, h, wd = x.shape
+    w_in, c_out_per_group, kh, kw = w.shape
+    if c_in % groups:
+        raise ValueError(f"groups={groups} does not divide the {c_in} input channels of x (shape {tuple(x.shape)})")
+    if w_in != c_in:
+        raise ValueError(f"channel mismatch: x has {c_in} channels (shape {tuple(x.shape)}) but w has shape "
+                         f"{tuple(w.shape)}; a transposed convolution's w is (C_in, C_out/groups, KH, KW), "
+                         f"so w.shape[0] must be {c_in}")
+    c_out = c_out_per_group * groups
+    if b is not None and b.shape[0] != c_out:
+        raise ValueError(f"b has shape {tuple(b.shape)} but the layer has w.shape[1] * groups = {c_out} output "
+                         f"channels; b must be ({c_out},)")
+    out_hw = tuple(conv_transpose_output_size(n, k, p, s, d, op, dim_name=name) for n, k, p, s, d, op, name in
+                   zip((h, wd), (kh, kw), pad, stride, dilation, output_padding, ("height", "width")))
+    return stride, pad, output_padding, dilation, groups, out_hw
+
+
+def conv_transpose2d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, stride=1, pad=0,
+                             output_padding=0, dilation=1, groups: int = 1
+                             ) -> tuple[torch.Tensor, ConvTransposeCache]:
+    """Transposed ("fractionally strided") convolution: the backward-data pass of
+    :func:`conv2d_forward` used as a layer.  Each input pixel scatters a copy of
+    the kernel, scaled by its value, onto the output; strided copies spread out.
+
+    Args:
+        x: (N, C_in, H, W) input.
+        w: (C_in, C_out/groups, KH, KW) filters (torch's layout for transposed convolutions).
+        b: (C_out,) biases, or None.
+        stride, pad, output_padding, dilation: int or (height, width) pair.  ``pad``
+            removes rows/columns from each side of the output; ``output_padding``
+            (< max(stride, dilation)) adds them to the bottom/right.
+        groups: number of channel groups; must divide C_in.
+    Returns:
+        out: (N, C_out, OH, OW) with ``OH = (H-1) sh - 2 ph + dh (KH-1) + oph + 1``
+        (likewise OW), and the cache for :func:`conv_transpose2d_backward`.
+    """
+    stride, pad, output_padding, dilation, groups, (oh, ow) = _conv_transpose_settings(
+        x, w, b, stride, pad, output_padding, dilation, groups)
+    n, c_in, h, wd = x.shape
+    _, cog, kh, kw = w.shape
+    w_mat = w.reshape(groups, c_in // groups, cog * kh * kw)
+    x_mat = x.reshape(n, groups, c_in // groups, h * wd)
+    outp = x.new_zeros(n, cog * groups, oh + 2 * pad[0], ow + 2 * pad[1])   # before cropping `pad`
+    for batch in _batch_slices(n, cog * groups * kh * kw * h * wd * x.element_size(), x.device):
+        cols = torch.matmul(w_mat.transpose(-1, -2), x_mat[batch])       # (B, groups, C_out/groups*KH*KW, H*W)
+        _col2im_add(cols, outp[batch], (kh, kw), stride, dilation, (h, wd))
+    out = _unpad(outp, pad)
+    if b is not None:
+        out += b.view(1, -1, 1, 1)
+    return out, ConvTransposeCache(x, w, b is not None, stride, pad, output_padding, dilation, groups)
+
+
+def conv_transpose2d_backward(dout: torch.Tensor, cache: ConvTransposeCache
+                              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Gradients of the transposed convolution: ``dx`` is an ordinary convolution of
+    ``dout`` with ``w`` (im2col and a matrix product), ``dw`` pairs ``x`` with the
+    columns of ``dout``.
+
+    Args:
+        dout: (N, C_out, OH, OW) upstream gradient.
+        cache: from :func:`conv_transpose2d_forward`.
+    Returns:
+        dx: (N, C_in, H, W), dw: (C_in, C_out/groups, KH, KW), db: (C_out,) or None.
+    """
+    x, w, has_bias, stride, pad, output_padding, dilation, groups = cache
+    n, c_in, h, wd = x.shape
+    _, cog, kh, kw = w.shape
+    out_hw = tuple(conv_transpose_output_size(size, k, p, s, d, op) for size, k, p, s, d, op in
+                   zip((h, wd), (kh, kw), pad, stride, dilation, output_padding))
+    _check_dout(dout, (n, cog * groups, *out_hw), x)
+    w_mat = w.reshape(groups, c_in // groups, cog * kh * kw)
+    x_mat = x.reshape(n, groups, c_in // groups, h * wd)
+    dx = torch.empty_like(x, memory_format=torch.contiguous_format)
+    dw = w.new_zeros(groups, c_in // groups, cog * kh * kw)
+    doutp = _pad(dout, pad)
+    for batch in _batch_slices(n, cog * groups * kh * kw * h * wd * x.element_size(), x.device):
+        # the columns of dout for a convolution whose output is x's size (H, W)
+        cols = _im2col(doutp[batch], (kh, kw), stride, (0, 0), dilation, (h, wd))
+        cols = cols.reshape(-1, groups, cog * kh * kw, h * wd)
+        torch.matmul(w_mat, cols, out=dx[batch].view(-1, groups, c_in // groups, h * wd))
+        dw += torch.matmul(x_mat[batch], cols.transpose(-1, -2)).sum(dim=0)
+    db = dout.sum(dim=(0, 2, 3)) if has_bias else None
+    return dx, dw.reshape(w.shape), db
