@@ -173,12 +173,17 @@ class MaxPoolCache(NamedTuple):
 
 
 def _window_argmax_to_input_index(arg: torch.Tensor, g: PoolGeometry, device) -> torch.Tensor:
-    """Turn window-local arg-max positions ``a * kw + b`` into flat input indices ``row * W + col``."""
+    """Turn window-local arg-max positions ``a * kw + b`` into flat input indices ``row * W + col``.
+
+    A padded position can only win when every real value of the window is
+    ``-inf``; clamping it into the input then gives the window's first real
+    pixel, the index torch reports in that case.
+    """
     (_, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
-    (_, w), (ho, wo) = g.in_size, g.out_size
+    (h, w), (ho, wo) = g.in_size, g.out_size
     rows = torch.arange(ho, device=device).view(ho, 1) * sh - ph + torch.div(arg, kw, rounding_mode="floor")
     cols = torch.arange(wo, device=device).view(1, wo) * sw - pw + arg % kw
-    return rows * w + cols
+    return rows.clamp(0, h - 1) * w + cols.clamp(0, w - 1)
 
 
 def max_pool2d_forward(x: torch.Tensor, *, kernel_size: IntPair, stride: IntPair | None = None,
@@ -242,8 +247,8 @@ def max_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
             window = xp[:, :, i * sh:i * sh + kh, j * sw:j * sw + kw].reshape(n, c, kh * kw)
             best, arg = window.max(dim=-1)  # first maximum in row-major order
             out[:, :, i, j] = best
-            row = i * sh - ph + torch.div(arg, kw, rounding_mode="floor")
-            col = j * sw - pw + arg % kw
+            row = (i * sh - ph + torch.div(arg, kw, rounding_mode="floor")).clamp(0, h - 1)
+            col = (j * sw - pw + arg % kw).clamp(0, w - 1)  # clamps only for all -inf windows
             indices[:, :, i, j] = row * w + col
     return out, MaxPoolCache(indices, tuple(x.shape))
 
