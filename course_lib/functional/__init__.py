@@ -3,182 +3,20 @@
 Each layer ``name`` has ``name_forward(...) -> (out, cache)`` and
 ``name_backward(dout, cache) -> gradients``; the cache is a NamedTuple that
 says what it stores.  Everything runs on the device of its inputs.
+
+One module per idea, in the order of the course:
+
+* :mod:`.linear`: fully connected layer, ReLU, softmax loss (Chapter 1);
+* :mod:`.conv`: convolution and transposed convolution, im2col (Chapter 2);
+* :mod:`.activations`, :mod:`.pooling`, :mod:`.normalization`,
+  :mod:`.dropout`, :mod:`.merge`: the functional layers of Chapter 3.
+
+Every name a module lists in its ``__all__`` is available here too, e.g.
+``course_lib.functional.conv2d_forward``.
 """
-from .linear import (
-    AffineCache,
-    affine_backward,
-    affine_forward,
-    relu_backward,
-    relu_forward,
-    softmax_loss,
-    two_layer_net_loss,
-)
+from . import activations, conv, dropout, linear, merge, normalization, pooling
 
-__all__ = [
-    "AffineCache",
-    "affine_forward",
-    "affine_backward",
-    "relu_forward",
-    "relu_backward",
-    "softmax_loss",
-    "two_layer_net_loss",
-]
+_MODULES = (linear, conv, activations, pooling, normalization, dropout, merge)
 
-from .conv import (
-    ConvCache,
-    ConvTransposeCache,
-    col2im,
-    conv2d_backward,
-    conv2d_backward_naive,
-    conv2d_forward,
-    conv2d_forward_naive,
-    conv_transpose2d_backward,
-    conv_transpose2d_forward,
-    im2col,
-)
-
-__all__ += [
-    "ConvCache",
-    "ConvTransposeCache",
-    "im2col",
-    "col2im",
-    "conv2d_forward",
-    "conv2d_backward",
-    "conv2d_forward_naive",
-    "conv2d_backward_naive",
-    "conv_transpose2d_forward",
-    "conv_transpose2d_backward",
-]
-
-# Chapter 3: activations, pooling, normalization, dropout, slice/merge/upsample
-from .activations import (
-    LeakyReLUCache,
-    leaky_relu_backward,
-    leaky_relu_derivative,
-    leaky_relu_forward,
-    relu_derivative,
-    sigmoid_backward,
-    sigmoid_derivative,
-    sigmoid_forward,
-    tanh_backward,
-    tanh_derivative,
-    tanh_forward,
-)
-from .pooling import (
-    AvgPoolCache,
-    L2PoolChannelsCache,
-    LpPoolCache,
-    MaxPoolCache,
-    MaxoutCache,
-    PoolGeometry,
-    avg_pool2d_backward,
-    avg_pool2d_backward_naive,
-    avg_pool2d_forward,
-    avg_pool2d_forward_naive,
-    l2_pool_channels_backward,
-    l2_pool_channels_forward,
-    lp_pool2d_backward,
-    lp_pool2d_forward,
-    max_pool2d_backward,
-    max_pool2d_backward_naive,
-    max_pool2d_forward,
-    max_pool2d_forward_naive,
-    maxout_backward,
-    maxout_forward,
-    pool_geometry,
-)
-from .normalization import (
-    BatchNormCache,
-    LayerNormCache,
-    LocalResponseNormCache,
-    batchnorm_backward,
-    batchnorm_forward,
-    gaussian_window,
-    layernorm_backward,
-    layernorm_forward,
-    local_contrast_norm,
-    local_response_norm_backward,
-    local_response_norm_forward,
-)
-from .dropout import (
-    DropoutCache,
-    dropout_backward,
-    dropout_forward,
-)
-from .merge import (
-    ConcatCache,
-    MergeCache,
-    SplitCache,
-    UpsampleCache,
-    MERGE_OPS,
-    concat_backward,
-    concat_forward,
-    merge_backward,
-    merge_forward,
-    split_backward,
-    split_forward,
-    upsample_backward,
-    upsample_forward,
-)
-
-__all__ += [
-    "LeakyReLUCache",
-    "leaky_relu_forward",
-    "leaky_relu_backward",
-    "sigmoid_forward",
-    "sigmoid_backward",
-    "tanh_forward",
-    "tanh_backward",
-    "relu_derivative",
-    "leaky_relu_derivative",
-    "sigmoid_derivative",
-    "tanh_derivative",
-    "PoolGeometry",
-    "pool_geometry",
-    "MaxPoolCache",
-    "max_pool2d_forward",
-    "max_pool2d_backward",
-    "max_pool2d_forward_naive",
-    "max_pool2d_backward_naive",
-    "AvgPoolCache",
-    "avg_pool2d_forward",
-    "avg_pool2d_backward",
-    "avg_pool2d_forward_naive",
-    "avg_pool2d_backward_naive",
-    "LpPoolCache",
-    "lp_pool2d_forward",
-    "lp_pool2d_backward",
-    "L2PoolChannelsCache",
-    "l2_pool_channels_forward",
-    "l2_pool_channels_backward",
-    "MaxoutCache",
-    "maxout_forward",
-    "maxout_backward",
-    "BatchNormCache",
-    "batchnorm_forward",
-    "batchnorm_backward",
-    "LayerNormCache",
-    "layernorm_forward",
-    "layernorm_backward",
-    "LocalResponseNormCache",
-    "local_response_norm_forward",
-    "local_response_norm_backward",
-    "gaussian_window",
-    "local_contrast_norm",
-    "DropoutCache",
-    "dropout_forward",
-    "dropout_backward",
-    "SplitCache",
-    "split_forward",
-    "split_backward",
-    "ConcatCache",
-    "concat_forward",
-    "concat_backward",
-    "MERGE_OPS",
-    "MergeCache",
-    "merge_forward",
-    "merge_backward",
-    "UpsampleCache",
-    "upsample_forward",
-    "upsample_backward",
-]
+__all__ = list(dict.fromkeys(name for module in _MODULES for name in module.__all__))
+globals().update({name: getattr(module, name) for module in _MODULES for name in module.__all__})

@@ -13,6 +13,16 @@ import torch
 
 from .._checks import check_same, check_tensor
 
+__all__ = [
+    "AffineCache",
+    "affine_forward",
+    "affine_backward",
+    "relu_forward",
+    "relu_backward",
+    "softmax_loss",
+    "two_layer_net_loss",
+]
+
 
 class AffineCache(NamedTuple):
     """What :func:`affine_backward` needs: the input and the weights."""
