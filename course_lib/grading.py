@@ -17,8 +17,15 @@ Safeguards:
   a deprecation message never costs points (nbgrader zeroes a test cell that
   wrote to stderr);
 * :func:`forbid_calls` detects calls to the reference implementation or to
-  the torch operation an exercise is about; :func:`public_functions` and
-  :func:`autograd_entry_points` list what a backward exercise forbids.
+  the torch operation an exercise is about; :func:`public_functions`,
+  :func:`module_functions`, :func:`autograd_entry_points`,
+  :func:`convolution_ops`, :func:`padding_ops` and :func:`sliding_window_ops`
+  list what an exercise forbids.  A torch operation is recognised under any of
+  its names (``torch.conv2d`` is ``torch.nn.functional.conv2d`` is
+  ``torch.ops.aten.conv2d``), also when a torch module or function calls it
+  for the student (``torch.nn.Conv2d`` calls ``torch.conv2d``);
+* :func:`must_call` checks that a function uses another one (the student's own
+  ``im2col``, say), :func:`expect_raises` that it rejects bad arguments.
 
 A typical hidden test is one call of :func:`compare_with_reference` per case.
 """
@@ -31,6 +38,7 @@ import math
 import signal
 import sys
 import threading
+import types
 import warnings
 from typing import Any, Callable, Iterable, Sequence
 
@@ -46,13 +54,21 @@ __all__ = [
     "assert_close",
     "call_student",
     "forbid_calls",
+    "torch_op_name",
     "time_limit",
     "describe",
     "test_devices",
     "autograd_entry_points",
     "public_functions",
+    "module_functions",
+    "convolution_ops",
+    "padding_ops",
+    "sliding_window_ops",
+    "must_call",
     "expect_tuple",
     "expect_dict",
+    "expect_int",
+    "expect_raises",
     "compare_with_reference",
 ]
 
@@ -148,6 +164,22 @@ def assert_close(actual: Any, expected: Any, *, what: str, inputs: str = "",
     )
 
 
+class _OutOfTime(BaseException):
+    """Raised by the alarm of :func:`time_limit` inside the student's code.
+
+    Not an ``Exception``, so a loop with ``try: ... except Exception: pass``
+    does not swallow it; :func:`time_limit` turns it into a :class:`GradingError`.
+    """
+
+
+#: Code the alarm never interrupts, so that the guards' clean-up always runs:
+#: context managers (contextlib, torch's mode stack) and the guards' own
+#: generators (``_GUARD_CODES``, filled in below them).  An alarm that arrives
+#: there comes back shortly.
+_GUARD_FILES = frozenset({contextlib.__file__, torch.overrides.__file__})
+_GUARD_CODES: frozenset = frozenset()
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str):
     """Raise :class:`GradingError` if the block runs longer than ``seconds`` (main thread, POSIX)."""
@@ -157,27 +189,83 @@ def time_limit(seconds: float | None, what: str):
         return
 
     def on_alarm(signum, frame):
-        raise GradingError(f"{what} took longer than {seconds:g} s on a small input; "
-                           f"look for an infinite loop or a needlessly slow one")
+        if frame is not None and (frame.f_code in _GUARD_CODES or frame.f_code.co_filename in _GUARD_FILES):
+            signal.setitimer(signal.ITIMER_REAL, 0.05)  # try again once the student's code runs
+            return
+        raise _OutOfTime()
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
+    except _OutOfTime:
+        raise GradingError(f"{what} took longer than {seconds:g} s on a small input; "
+                           f"look for an infinite loop or a needlessly slow one") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
 
 
-class _TorchCallDetector(TorchFunctionMode):
-    def __init__(self, watched: dict[Any, str], hits: list[str]):
-        super().__init__()
-        self.watched = watched
-        self.hits = hits
+def _python_code(func: Any):
+    """The code object of a Python function (through decorators), or None for builtins and torch ops."""
+    try:
+        return getattr(inspect.unwrap(func), "__code__", None)
+    except ValueError:  # a cycle of __wrapped__
+        return None
 
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        name = self.watched.get(func)
-        if name is not None and name not in self.hits:
+
+def torch_op_name(func: Any) -> str | None:
+    """The name under which torch knows a builtin operation; None for a Python function.
+
+    One operation reaches Python under several objects: ``torch.conv2d`` and
+    ``torch.nn.functional.conv2d`` (the same builtin), ``torch.ops.aten.conv2d``
+    (an operator packet) and ``torch.ops.aten.conv2d.default`` (one overload of
+    it) are all ``"conv2d"``; the method ``Tensor.unfold`` is ``"unfold"``.
+    :func:`forbid_calls` compares torch operations by this name.
+    """
+    if isinstance(func, torch._ops.OpOverload):
+        return func.overloadpacket.__name__
+    if isinstance(func, (types.FunctionType, types.MethodType)) or _python_code(func) is not None:
+        return None
+    name = getattr(func, "__name__", None)
+    return name if isinstance(name, str) else None
+
+
+def _display_name(func: Any) -> str:
+    """How a forbidden function is named in messages: ``torch.nn.functional.conv2d``, ``torch.Tensor.unfold``."""
+    op = torch_op_name(func)
+    if op is not None:
+        if isinstance(func, (torch._ops.OpOverload, torch._ops.OpOverloadPacket)):
+            return f"torch.ops.{str(func).split('.')[0]}.{op}"
+        for prefix, owner in (("torch.nn.functional", torch.nn.functional), ("torch", torch),
+                              ("torch.Tensor", torch.Tensor), ("torch._C._nn", torch._C._nn)):
+            if getattr(owner, op, None) is func:
+                return f"{prefix}.{op}"
+    return _qualified_name(func)
+
+
+class _TorchCallDetector(TorchFunctionMode):
+    """Records calls of watched torch operations, recognised by object or by :func:`torch_op_name`."""
+
+    def __init__(self, watched: dict[Any, str], by_name: dict[str, str], hits: list[str], depth: list[int]):
+        super().__init__()
+        self.by_name = by_name
+        self.hits = hits
+        self.depth = depth  # > 0 while a forbidden Python function runs: its own torch calls are not reported
+        self.known: dict[Any, str | None] = dict(watched)  # every callable seen so far -> its forbidden name
+
+    def _lookup(self, func) -> str | None:
+        op = torch_op_name(func)
+        return self.by_name.get(op) if op is not None else None
+
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
+        try:
+            name = self.known[func]
+        except KeyError:
+            name = self.known[func] = self._lookup(func)
+        except TypeError:  # an unhashable callable
+            name = self._lookup(func)
+        if name is not None and self.depth[0] == 0 and name not in self.hits:
             self.hits.append(name)
         return func(*args, **(kwargs or {}))
 
@@ -194,28 +282,50 @@ def forbid_calls(forbidden: Iterable[Callable], what: str):
 
     Python functions are recognised by their code object (a profiler hook),
     so ``from course_lib.functional import affine_forward as f`` is caught
-    too; torch operations are recognised through a ``TorchFunctionMode``.
+    too.  Torch operations are recognised by :func:`torch_op_name` in a
+    ``TorchFunctionMode``, so ``torch.ops.aten.conv2d`` counts as
+    ``torch.conv2d``, and so does a ``torch.nn.Conv2d`` module, which calls
+    it.  (Not a ``TorchDispatchMode``, which would also see operations that
+    torch calls internally: it slows a student's Python loop down 4-6 times.)
+    A profiler that was already installed keeps receiving its events.
     """
     py_codes: dict[Any, str] = {}
     torch_funcs: dict[Any, str] = {}
+    by_name: dict[str, str] = {}
     for func in forbidden:
-        code = getattr(inspect.unwrap(func), "__code__", None)
+        code = _python_code(func)
         if code is not None:
             py_codes[code] = _qualified_name(func)
-        else:
-            torch_funcs[func] = _qualified_name(func)
+            continue
+        shown = _display_name(func)
+        torch_funcs[func] = shown
+        op = torch_op_name(func)
+        if op is not None:
+            by_name.setdefault(op, shown)
     hits: list[str] = []
+    previous = sys.getprofile()
+    chained = previous if callable(previous) else None
+
+    # Calls made by a forbidden function (its helpers, the torch operations it uses) are not
+    # reported: depth[0] counts the forbidden frames that are running.
+    depth = [0]
 
     def profiler(frame, event, arg):
-        if event == "call":
+        if event == "call" or event == "return":
             name = py_codes.get(frame.f_code)
-            if name is not None and name not in hits:
-                hits.append(name)
+            if name is not None:
+                if event == "call":
+                    if depth[0] == 0 and name not in hits:
+                        hits.append(name)
+                    depth[0] += 1
+                else:
+                    depth[0] = max(depth[0] - 1, 0)
+        if chained is not None:
+            chained(frame, event, arg)
 
-    previous = sys.getprofile()
     sys.setprofile(profiler if py_codes else previous)
     try:
-        with _TorchCallDetector(torch_funcs, hits):
+        with _TorchCallDetector(torch_funcs, by_name, hits, depth) if torch_funcs else contextlib.nullcontext():
             yield
     finally:
         tampered = py_codes and sys.getprofile() is not profiler
@@ -223,8 +333,44 @@ def forbid_calls(forbidden: Iterable[Callable], what: str):
     if tampered:
         raise GradingError(f"{what} changed the interpreter's profiler (sys.setprofile); that is not allowed")
     if hits:
-        raise GradingError(f"{what} calls {', '.join(hits)}, which does the exercise for you; "
+        shown = ", ".join(hits[:3]) + (f" (and {len(hits) - 3} more)" if len(hits) > 3 else "")
+        raise GradingError(f"{what} calls {shown}, which does the exercise for you; "
                            f"write the computation yourself")
+
+
+@contextlib.contextmanager
+def must_call(required: Iterable[Callable], what: str):
+    """Fail the block unless it called each of the Python functions ``required``.
+
+    For exercises that build on an earlier one: ``conv_forward_im2col`` must
+    use the student's own ``im2col``.  Works inside and around
+    :func:`call_student` (the profilers are chained).  If the block raises,
+    that exception is what the caller sees.
+    """
+    wanted: dict[Any, str] = {}
+    for func in required:
+        code = _python_code(func)
+        if code is None:
+            raise TypeError(f"must_call: {func!r} is not a Python function")
+        wanted[code] = getattr(func, "__name__", _qualified_name(func))
+    seen: set = set()
+    previous = sys.getprofile()
+    chained = previous if callable(previous) else None
+
+    def profiler(frame, event, arg):
+        if event == "call" and frame.f_code in wanted:
+            seen.add(frame.f_code)
+        if chained is not None:
+            chained(frame, event, arg)
+
+    sys.setprofile(profiler)
+    try:
+        yield
+    finally:
+        sys.setprofile(previous)
+    missing = [name for code, name in wanted.items() if code not in seen]
+    if missing:
+        raise GradingError(f"{what} should call your {', '.join(missing)} (that is the exercise), but it does not")
 
 
 def _copy(value: Any) -> Any:
@@ -243,6 +389,25 @@ def _copy(value: Any) -> Any:
     return value
 
 
+@contextlib.contextmanager
+def _guarded(what: str, forbidden: Sequence[Callable], seconds: float | None):
+    """Swallow warnings and stderr, time the block and forbid calls (the guards of :func:`call_student`)."""
+    sink = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
+        warnings.simplefilter("ignore")
+        with time_limit(seconds, what), forbid_calls(forbidden, what):
+            yield
+
+
+def _with_nested(code: types.CodeType) -> list[types.CodeType]:
+    """A code object and those of the functions defined inside it (the guards' profiler hooks)."""
+    return [code] + [c for const in code.co_consts if isinstance(const, types.CodeType) for c in _with_nested(const)]
+
+
+_GUARD_CODES = frozenset(c for guard in (time_limit, forbid_calls, must_call, _guarded)
+                         for c in _with_nested(inspect.unwrap(guard).__code__))
+
+
 def call_student(func: Callable, *args: Any, what: str | None = None,
                  forbidden: Sequence[Callable] = (), seconds: float | None = 20.0, **kwargs: Any) -> Any:
     """Call a student's function safely and return its result.
@@ -256,20 +421,17 @@ def call_student(func: Callable, *args: Any, what: str | None = None,
     if not callable(func):
         raise GradingError(f"{what} is not a function (it is a {type(func).__name__}); did you overwrite it?")
     args, kwargs = _copy(args), _copy(kwargs)
-    sink = io.StringIO()
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stderr(sink):
-            warnings.simplefilter("ignore")
-            with time_limit(seconds, what), forbid_calls(forbidden, what):
-                return func(*args, **kwargs)
-    except GradingError:
-        raise
-    except NotImplementedError as exc:
-        detail = f" ({exc})" if str(exc) else ""
-        raise GradingError(f"{what} is not implemented yet{detail}") from None
-    except Exception as exc:
-        shown = ", ".join(describe(a) for a in args)
-        raise GradingError(f"{what}({shown}) raised {type(exc).__name__}: {exc}") from exc
+    with _guarded(what, forbidden, seconds):  # outside the try: a fault of the guards is not the student's
+        try:
+            return func(*args, **kwargs)
+        except GradingError:
+            raise
+        except NotImplementedError as exc:
+            detail = f" ({exc})" if str(exc) else ""
+            raise GradingError(f"{what} is not implemented yet{detail}") from None
+        except Exception as exc:
+            shown = ", ".join(describe(a) for a in args)
+            raise GradingError(f"{what}({shown}) raised {type(exc).__name__}: {exc}") from exc
 
 
 def autograd_entry_points() -> tuple[Callable, ...]:
@@ -281,6 +443,97 @@ def autograd_entry_points() -> tuple[Callable, ...]:
     :func:`forbid_calls` recognises them however they are reached.
     """
     return (torch.autograd.grad, torch.autograd.backward, torch.Tensor.backward)
+
+
+def convolution_ops() -> tuple[Callable, ...]:
+    """Torch (and numpy) operations that compute a convolution or its im2col / col2im, for ``forbidden=``.
+
+    ``torch.nn.functional.conv1d/2d/3d`` (which are ``torch.conv1d/2d/3d``,
+    and which ``torch.nn.Conv2d`` and friends call), the transposed
+    convolutions, ``torch.convolution`` and the private and backend-specific
+    entry points under it, its backward (which ``torch.nn.grad.conv2d_input``
+    and ``conv2d_weight`` call), ``torch.nn.functional.unfold``/``fold`` and the
+    ``im2col``/``col2im`` operations under them, and
+    ``numpy.convolve``/``correlate``; ``scipy.signal``'s and
+    ``scipy.ndimage``'s convolutions too when scipy has been imported (it is
+    not a course requirement).  Any alias counts: see :func:`torch_op_name`.
+    """
+    nnf = torch.nn.functional
+    ops: list[Callable] = [nnf.conv1d, nnf.conv2d, nnf.conv3d, nnf.conv_transpose1d, nnf.conv_transpose2d,
+                           nnf.conv_transpose3d, torch.convolution, nnf.unfold, nnf.fold, np.convolve, np.correlate]
+    # Lower-level entry points; some are private or backend-specific, so only those this torch has.
+    for owner, names in ((torch, ("_convolution", "_convolution_mode", "conv_tbc", "cudnn_convolution",
+                                  "cudnn_convolution_transpose", "miopen_convolution", "mkldnn_convolution")),
+                         (torch._C._nn, ("im2col", "col2im")),
+                         (torch.ops.aten, ("convolution_backward",))):
+        for name in names:
+            op = getattr(owner, name, None)
+            if op is not None:
+                ops.append(op)
+    for module_name, names in (("scipy.signal", ("convolve", "correlate", "convolve2d", "correlate2d",
+                                                 "fftconvolve", "oaconvolve")),
+                               ("scipy.ndimage", ("convolve", "correlate"))):
+        module = sys.modules.get(module_name)
+        ops += [getattr(module, name) for name in names if module is not None and hasattr(module, name)]
+    return tuple(ops)
+
+
+def padding_ops() -> tuple[Callable, ...]:
+    """Operations that zero-pad a tensor in one call, for ``forbidden=`` in a padding exercise.
+
+    ``torch.nn.functional.pad`` (which ``torch.nn.ZeroPad2d`` and friends call),
+    the ``constant_pad_nd`` operation under it, and ``numpy.pad``.
+    """
+    return (torch.nn.functional.pad, torch._C._nn.pad, torch.constant_pad_nd, np.pad)
+
+
+def sliding_window_ops() -> tuple[Callable, ...]:
+    """Operations that return every window of a tensor at once, for ``forbidden=`` in an im2col exercise.
+
+    ``Tensor.unfold``, ``torch.as_strided`` / ``Tensor.as_strided``,
+    ``torch.nn.functional.unfold``, and numpy's ``sliding_window_view`` and
+    ``as_strided``.  (Views are recognised only where the student's code
+    calls them, never inside torch's own indexing.)
+    """
+    tricks = np.lib.stride_tricks
+    return (torch.Tensor.unfold, torch.as_strided, torch.Tensor.as_strided, torch.nn.functional.unfold,
+            tricks.sliding_window_view, tricks.as_strided)
+
+
+def module_functions(*modules: Any) -> tuple[Callable, ...]:
+    """Every function defined in ``modules``, private ones and methods of their classes included.
+
+    For forbidding a whole reference module: ``public_functions`` lists only
+    its ``__all__``, but a helper such as ``course_lib.functional.conv._pad``
+    would do an exercise as well.  Functions imported into a module from
+    elsewhere, and code that Python generates (a NamedTuple's ``__new__``),
+    are left out, so constructing a course_lib NamedTuple is allowed.
+    """
+    found: dict[Any, Callable] = {}
+
+    def add(obj: Any, filename: str) -> None:
+        if isinstance(obj, (staticmethod, classmethod)):
+            obj = obj.__func__
+        if isinstance(obj, property):
+            for accessor in (obj.fget, obj.fset, obj.fdel):
+                if accessor is not None:
+                    add(accessor, filename)
+            return
+        code = _python_code(obj) if callable(obj) else None
+        if code is not None and code.co_filename == filename and code not in found:
+            found[code] = obj
+
+    for module in modules:
+        filename = getattr(module, "__file__", None)
+        if not filename:
+            continue
+        for obj in vars(module).values():
+            if inspect.isclass(obj) and obj.__module__ == module.__name__:
+                for member in vars(obj).values():
+                    add(member, filename)
+            else:
+                add(obj, filename)
+    return tuple(found.values())
 
 
 def public_functions(*modules: Any) -> tuple[Callable, ...]:
@@ -304,7 +557,8 @@ def _kind(value: Any) -> str:
         return describe(value)
     if kind in (tuple, list):
         return f"a {kind.__name__} of {len(value)}"
-    return f"a {kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else f"a {kind.__name__}"
+    name = f"{kind.__module__}.{kind.__qualname__}" if kind.__module__ != "builtins" else kind.__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
 
 
 def expect_tuple(value: Any, names: Sequence[str], *, what: str) -> tuple:
@@ -319,6 +573,53 @@ def expect_tuple(value: Any, names: Sequence[str], *, what: str) -> tuple:
         raise GradingError(f"{what} should return {len(names)} values ({', '.join(names)}), "
                            f"but it returned {_kind(value)}")
     return tuple(value[i] for i in range(len(names)))
+
+
+def expect_int(value: Any, *, what: str) -> int:
+    """Check that a function returned a plain integer (``int`` or a numpy integer, not a float or a tensor)."""
+    kind = type(value)
+    if kind is int or (isinstance(value, np.integer) and kind.__module__ == "numpy"):
+        return int(value)
+    shown = f" {value!r}" if kind in (float, bool) else ""
+    raise GradingError(f"{what} should return an int, but it returned {_kind(value)}{shown}")
+
+
+def expect_raises(func: Callable, *args: Any, exception: type[BaseException] = ValueError,
+                  what: str | None = None, forbidden: Sequence[Callable] = (), seconds: float | None = 20.0,
+                  require_message: bool = True, **kwargs: Any) -> BaseException:
+    """Call a student's function on arguments it must reject; return the exception it raised.
+
+    The call is guarded like :func:`call_student`.  :class:`GradingError` if the
+    function returns instead, raises another kind of exception, or (with
+    ``require_message``) raises ``exception`` without a message.
+    """
+    what = what or getattr(func, "__name__", "the function")
+    if not callable(func):
+        raise GradingError(f"{what} is not a function (it is a {type(func).__name__}); did you overwrite it?")
+    args, kwargs = _copy(args), _copy(kwargs)
+    shown = ", ".join([describe(a) for a in args] + [f"{k}={describe(v)}" for k, v in kwargs.items()])
+    with _guarded(what, forbidden, seconds):
+        try:
+            result = func(*args, **kwargs)
+        except GradingError:
+            raise
+        except NotImplementedError as exc:
+            if not issubclass(NotImplementedError, exception):
+                detail = f" ({exc})" if str(exc) else ""
+                raise GradingError(f"{what} is not implemented yet{detail}") from None
+            raised = exc
+        except exception as exc:
+            raised = exc
+        except Exception as exc:
+            raise GradingError(f"{what}({shown}) should raise {exception.__name__}, but it raised "
+                               f"{type(exc).__name__}: {exc}") from None
+        else:
+            raise GradingError(f"{what}({shown}) should raise {exception.__name__}, but it returned "
+                               f"{_kind(result)}")
+    if require_message and not str(raised).strip():
+        raise GradingError(f"{what}({shown}) raised {type(raised).__name__} without a message; say what is "
+                           f"wrong, e.g. raise {exception.__name__}(\"...\")")
+    return raised
 
 
 def expect_dict(value: Any, keys: Sequence[str], *, what: str) -> dict:
