@@ -13,6 +13,7 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples.
 * :mod:`course_lib.plots`: shared figures.
 * :mod:`course_lib.animations`: animations and annotated matrices for the book (matplotlib, imported lazily).
+* :mod:`course_lib.layer_demos`: measurements and figures of Chapter 3 (activations, pooling shifts, dropout ensembles).
 * :mod:`course_lib.grading`: support for the hidden tests.
 """
 from .autodiff import Value, vmax
