@@ -19,19 +19,26 @@ Safeguards:
 * :func:`forbid_calls` detects calls to the reference implementation or to
   the torch operation an exercise is about; :func:`public_functions`,
   :func:`module_functions`, :func:`autograd_entry_points`,
-  :func:`convolution_ops`, :func:`padding_ops` and :func:`sliding_window_ops`
-  list what an exercise forbids.  A torch operation is recognised under any of
+  :func:`convolution_ops`, :func:`padding_ops`, :func:`sliding_window_ops`,
+  :func:`pooling_ops`, :func:`normalization_ops`, :func:`dropout_ops` and
+  :func:`concat_ops` list what an exercise forbids, :func:`course_lib_functions`
+  the whole reference library.  A torch operation is recognised under any of
   its names (``torch.conv2d`` is ``torch.nn.functional.conv2d`` is
   ``torch.ops.aten.conv2d``), also when a torch module or function calls it
   for the student (``torch.nn.Conv2d`` calls ``torch.conv2d``);
 * :func:`must_call` checks that a function uses another one (the student's own
-  ``im2col``, say), :func:`expect_raises` that it rejects bad arguments.
+  ``im2col``, say), :func:`expect_raises` that it rejects bad arguments;
+* :func:`call_student_and_arguments` also returns the arguments as the
+  student's function left them (batch norm updates its running statistics in
+  place), and :func:`assert_matches` compares a returned structure, such as a
+  layer's cache, entry by entry.
 
 A typical hidden test is one call of :func:`compare_with_reference` per case.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import inspect
 import io
 import math
@@ -64,6 +71,13 @@ __all__ = [
     "convolution_ops",
     "padding_ops",
     "sliding_window_ops",
+    "pooling_ops",
+    "normalization_ops",
+    "dropout_ops",
+    "concat_ops",
+    "course_lib_functions",
+    "call_student_and_arguments",
+    "assert_matches",
     "must_call",
     "expect_tuple",
     "expect_dict",
@@ -434,6 +448,34 @@ def call_student(func: Callable, *args: Any, what: str | None = None,
             raise GradingError(f"{what}({shown}) raised {type(exc).__name__}: {exc}") from exc
 
 
+def call_student_and_arguments(func: Callable, *args: Any, what: str | None = None,
+                               forbidden: Sequence[Callable] = (), seconds: float | None = 20.0,
+                               **kwargs: Any) -> tuple[Any, tuple]:
+    """Like :func:`call_student`, and also return the positional arguments as the function left them.
+
+    For functions that update an argument in place, e.g. batch norm's running
+    statistics in a ``bn_param`` dict: the student's function receives copies
+    (as with :func:`call_student`), and those copies come back after the call,
+    whether the function changed their tensors in place or replaced entries
+    of a dict or list.
+
+    Returns:
+        ``(result, args)``: what the function returned, and the tuple of the
+        positional arguments it received.
+    """
+    what = what or getattr(func, "__name__", "the function")
+    if not callable(func):
+        raise GradingError(f"{what} is not a function (it is a {type(func).__name__}); did you overwrite it?")
+    received: list[tuple] = []
+
+    def keep_arguments(*given: Any, **named: Any) -> Any:
+        received.append(given)
+        return func(*given, **named)
+
+    result = call_student(keep_arguments, *args, what=what, forbidden=forbidden, seconds=seconds, **kwargs)
+    return result, received[0]
+
+
 def autograd_entry_points() -> tuple[Callable, ...]:
     """The ways to let torch's autograd compute a gradient, for ``forbidden=``.
 
@@ -500,6 +542,134 @@ def sliding_window_ops() -> tuple[Callable, ...]:
             tricks.sliding_window_view, tricks.as_strided)
 
 
+def _shown_as(func: Callable, name: str) -> Callable:
+    """A stand-in for the Python function ``func`` that :func:`forbid_calls` names ``name``.
+
+    It is recognised by ``func``'s code object (through ``__wrapped__``), so
+    calling ``func`` is what gets caught; only the message changes.  For
+    torch's ``F.max_pool2d``: the object under that name is a dispatcher whose
+    code all the ``boolean_dispatch`` functions share (``max_pool1d``,
+    ``adaptive_max_pool2d``, ...), and the work is done by the private
+    ``F._max_pool2d``, which a student never wrote and should not read about.
+    """
+    @functools.wraps(func)
+    def stand_in(*args: Any, **kwargs: Any) -> Any:
+        return func(*args, **kwargs)
+
+    module, _, qualname = name.rpartition(".")
+    stand_in.__module__, stand_in.__qualname__, stand_in.__name__ = module, qualname, qualname
+    return stand_in
+
+
+def _existing(*places: tuple[Any, Sequence[str]]) -> list[Callable]:
+    """The attributes ``names`` of each ``owner`` that this torch has (private and backend ones vary)."""
+    return [getattr(owner, name) for owner, names in places for name in names if hasattr(owner, name)]
+
+
+def pooling_ops() -> tuple[Callable, ...]:
+    """Torch operations that pool (or un-pool) windows, forward or backward, for ``forbidden=``.
+
+    Max pooling in 1, 2 and 3 dimensions under every name:
+    ``torch.nn.functional.max_pool2d`` (which ``torch.nn.MaxPool2d`` calls,
+    named so in messages), ``max_pool2d_with_indices``, ``torch.max_pool2d``,
+    the adaptive and fractional variants, ``max_unpool2d`` (which routes
+    gradients to the arg-max: max pooling's backward); average pooling
+    (``F.avg_pool2d``, which is ``torch._C._nn.avg_pool2d``, adaptive
+    versions); ``F.lp_pool2d``; and the backward operations
+    ``torch.ops.aten.max_pool2d_with_indices_backward`` / ``avg_pool2d_backward``.
+    Average pooling is also a convolution with a constant kernel: an exercise
+    adds :func:`convolution_ops` for that.
+    """
+    nnf = torch.nn.functional
+    ops: list[Callable] = []
+    for public in ("max_pool1d", "max_pool2d", "max_pool3d", "adaptive_max_pool1d", "adaptive_max_pool2d",
+                   "adaptive_max_pool3d", "fractional_max_pool2d", "fractional_max_pool3d"):
+        private = getattr(nnf, "_" + public, None)  # what the boolean_dispatch under the public name calls
+        if private is not None and _python_code(private) is not None:
+            ops.append(_shown_as(private, f"torch.nn.functional.{public}"))
+    ops += _existing(
+        (nnf, ("max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+               "adaptive_max_pool1d_with_indices", "adaptive_max_pool2d_with_indices",
+               "adaptive_max_pool3d_with_indices", "fractional_max_pool2d_with_indices",
+               "fractional_max_pool3d_with_indices", "max_unpool1d", "max_unpool2d", "max_unpool3d",
+               "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+               "adaptive_avg_pool3d", "lp_pool1d", "lp_pool2d", "lp_pool3d")),
+        (torch, ("max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "avg_pool1d",
+                 "adaptive_avg_pool1d", "adaptive_max_pool1d", "mkldnn_max_pool2d", "quantized_max_pool2d")),
+        (torch._C._nn, ("max_pool2d_with_indices", "max_pool3d_with_indices", "avg_pool2d", "avg_pool3d",
+                        "adaptive_avg_pool2d", "adaptive_avg_pool3d", "adaptive_max_pool2d", "adaptive_max_pool3d",
+                        "fractional_max_pool2d", "fractional_max_pool3d", "max_unpool2d", "max_unpool3d")),
+        (torch.ops.aten, ("max_pool2d_with_indices_backward", "max_pool2d_backward", "avg_pool2d_backward",
+                          "adaptive_max_pool2d_backward", "_adaptive_avg_pool2d_backward")),
+    )
+    return tuple(dict.fromkeys(ops))
+
+
+def normalization_ops() -> tuple[Callable, ...]:
+    """Torch operations that normalise activations, forward or backward, for ``forbidden=`` in a batch norm exercise.
+
+    ``torch.nn.functional.batch_norm`` (which ``torch.nn.BatchNorm1d/2d/3d``
+    call), ``torch.batch_norm`` and the native, cuDNN, MIOpen and statistics
+    kernels under it, their backward operations, and the other
+    normalisations that compute a batch norm after a transpose:
+    ``instance_norm``, ``layer_norm``, ``group_norm`` and ``rms_norm``.
+    Plain reductions (``mean``, ``var``, ``var_mean``) stay allowed.
+    """
+    nnf = torch.nn.functional
+    ops = _existing(
+        (nnf, ("batch_norm", "instance_norm", "layer_norm", "group_norm", "rms_norm")),
+        (torch, ("batch_norm", "native_batch_norm", "_native_batch_norm_legit",
+                 "_native_batch_norm_legit_no_training", "_batch_norm_impl_index", "cudnn_batch_norm",
+                 "miopen_batch_norm", "batch_norm_elemt", "batch_norm_stats", "batch_norm_gather_stats",
+                 "batch_norm_gather_stats_with_counts", "batch_norm_update_stats", "batch_norm_backward_elemt",
+                 "batch_norm_backward_reduce", "instance_norm", "layer_norm", "native_layer_norm", "group_norm",
+                 "native_group_norm", "rms_norm", "_fused_rms_norm")),
+        (torch.ops.aten, ("native_batch_norm_backward", "batch_norm_backward", "cudnn_batch_norm_backward",
+                          "miopen_batch_norm_backward", "native_layer_norm_backward", "native_group_norm_backward")),
+    )
+    return tuple(dict.fromkeys(ops))
+
+
+def dropout_ops() -> tuple[Callable, ...]:
+    """Torch operations that apply dropout, for ``forbidden=`` in a dropout exercise.
+
+    ``torch.nn.functional.dropout`` (which ``torch.nn.Dropout`` calls; note it
+    takes the probability to *drop*), ``dropout1d/2d/3d``, the alpha dropouts,
+    and the operations under them (``torch.dropout``, ``torch.native_dropout``
+    and its backward, ``torch.feature_dropout``, ...).  Drawing random numbers
+    (``torch.rand``, ``torch.bernoulli``) stays allowed.
+    """
+    nnf = torch.nn.functional
+    ops = _existing(
+        (nnf, ("dropout", "dropout1d", "dropout2d", "dropout3d", "alpha_dropout", "feature_alpha_dropout")),
+        (torch, ("dropout", "dropout_", "native_dropout", "feature_dropout", "feature_dropout_", "alpha_dropout",
+                 "alpha_dropout_", "feature_alpha_dropout", "feature_alpha_dropout_")),
+        (torch.ops.aten, ("native_dropout_backward",)),
+    )
+    return tuple(dict.fromkeys(ops))
+
+
+def concat_ops() -> tuple[Callable, ...]:
+    """Operations that join tensors in one call, for ``forbidden=`` in a concatenation exercise.
+
+    ``torch.cat`` (also ``torch.concat``, ``torch.concatenate`` and
+    ``torch.ops.aten.cat``), ``torch.stack`` and its relatives ``hstack``,
+    ``vstack``, ``dstack``, ``column_stack``, ``row_stack``, and numpy's
+    ``stack``, ``hstack``, ``vstack``, ``dstack``, ``column_stack``, ``block``
+    and ``append``.  (``numpy.concatenate`` itself is compiled code that
+    neither hook sees; it is reached from torch tensors only through a copy to
+    the CPU.)
+    """
+    ops = _existing(
+        (torch, ("cat", "concat", "concatenate", "stack", "_stack", "hstack", "vstack", "dstack", "column_stack",
+                 "row_stack")),
+    )
+    ops += [func for func in _existing((np, ("stack", "hstack", "vstack", "dstack", "column_stack", "block",
+                                             "append")))
+            if _python_code(func) is not None]
+    return tuple(dict.fromkeys(ops))
+
+
 def module_functions(*modules: Any) -> tuple[Callable, ...]:
     """Every function defined in ``modules``, private ones and methods of their classes included.
 
@@ -534,6 +704,33 @@ def module_functions(*modules: Any) -> tuple[Callable, ...]:
             else:
                 add(obj, filename)
     return tuple(found.values())
+
+
+#: The modules of course_lib that compute what an exercise could ask for (``functional``'s
+#: submodules are added by :func:`course_lib_functions`); device, plots, animations and
+#: grading are left out.
+REFERENCE_MODULES = ("gates", "autodiff", "gradcheck", "filters", "shapes", "autograd", "chain_rule")
+
+
+def course_lib_functions() -> tuple[Callable, ...]:
+    """Every function of course_lib's computing modules, for ``forbidden=`` in any exercise.
+
+    :func:`module_functions` of the modules in :data:`REFERENCE_MODULES` and of
+    every module of ``course_lib.functional`` (found on disk, so a new layer
+    module is covered without a change here): the reference versions of every
+    layer, their private helpers (``im2col``, the pooling windows) and the
+    autograd wrappers.
+    """
+    import importlib
+    import pkgutil
+
+    from . import functional
+
+    package = __name__.rpartition(".")[0]
+    modules = [importlib.import_module(f"{package}.{name}") for name in REFERENCE_MODULES]
+    modules += [importlib.import_module(f"{functional.__name__}.{info.name}")
+                for info in sorted(pkgutil.iter_modules(functional.__path__), key=lambda info: info.name)]
+    return module_functions(*modules)
 
 
 def public_functions(*modules: Any) -> tuple[Callable, ...]:
@@ -633,6 +830,79 @@ def expect_dict(value: Any, keys: Sequence[str], *, what: str) -> dict:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + ([f"unexpected {', '.join(extra)}"] if extra else [])
         raise GradingError(f"{what} should have the keys {', '.join(keys)}: {'; '.join(parts)}")
     return {k: value[k] for k in keys}
+
+
+def assert_matches(actual: Any, expected: Any, *, what: str, inputs: str = "",
+                   names: Sequence[str] | None = None, rtol: float = 1e-5, atol: float = 1e-7) -> None:
+    """Compare a returned structure (a layer's cache, say) with the expected one, entry by entry.
+
+    ``expected`` decides what each entry must be: a tensor is compared with
+    :func:`assert_close` (a ``bool`` tensor, a mask, must match exactly; the
+    student's may be bool or hold 0s and 1s); an ``int`` must be the same
+    int (not a float, a bool or a tensor), a ``bool`` the same bool, a
+    ``float`` a number close to it, a ``str`` the same string, ``None`` None;
+    a tuple or list must be a tuple (a NamedTuple too) or list of as many
+    entries, a dict must have the same keys (both compared recursively).
+
+    Args:
+        actual: what the student's function returned (or part of it).
+        expected: the reference structure.
+        what: names the structure in messages, e.g. ``"max_pool_forward: cache"``.
+        inputs: description of the inputs for messages.
+        names: names of the entries of a tuple ``expected``, e.g. ``("x", "kernel", "stride")``;
+            messages then say ``cache kernel`` rather than ``cache[1]``.
+        rtol, atol: tolerances for tensors and floats.
+    """
+    where = f" (inputs: {inputs})" if inputs else ""
+    kind = type(actual)
+    if isinstance(expected, torch.Tensor):
+        if expected.dtype == torch.bool:
+            if kind is not torch.Tensor or actual.dtype.is_complex:
+                raise GradingError(f"{what} should be a tensor of booleans, but it is {_kind(actual)}{where}")
+            if actual.dtype != torch.bool and not bool(((actual == 0) | (actual == 1)).all()):
+                raise GradingError(f"{what} should hold booleans (True / False, or 1 / 0), but it holds other "
+                                   f"values{where}")
+            actual = actual.to(torch.int64)
+            expected = expected.to(torch.int64)
+            rtol = atol = 0.0
+        assert_close(actual, expected, what=what, inputs=inputs, rtol=rtol, atol=atol)
+    elif expected is None:
+        if actual is not None:
+            raise GradingError(f"{what} should be None, but it is {_kind(actual)}{where}")
+    elif type(expected) is bool:
+        if kind is not bool or actual != expected:
+            shown = f" {actual!r}" if kind in (bool, int, float, str) else ""
+            raise GradingError(f"{what} should be {expected}, but it is {_kind(actual)}{shown}{where}")
+    elif isinstance(expected, (int, np.integer)):
+        is_int = kind is int or (isinstance(actual, np.integer) and kind.__module__ == "numpy")
+        if not is_int or int(actual) != int(expected):
+            shown = f" {actual!r}" if kind in (int, float, str) or is_int else ""
+            raise GradingError(f"{what} should be the int {int(expected)}, but it is {_kind(actual)}{shown}{where}")
+    elif isinstance(expected, (float, np.floating)):
+        if kind not in _NUMBER_TYPES:
+            raise GradingError(f"{what} should be a number ({float(expected):g}), but it is {_kind(actual)}{where}")
+        assert_close(actual, float(expected), what=what, inputs=inputs, rtol=rtol, atol=atol)
+    elif isinstance(expected, str):
+        if kind is not str or actual != expected:
+            shown = f" {actual!r}" if kind is str else ""
+            raise GradingError(f"{what} should be {expected!r}, but it is {_kind(actual)}{shown}{where}")
+    elif isinstance(expected, dict):
+        got = expect_dict(actual, list(expected.keys()), what=what)
+        for key, want in expected.items():
+            assert_matches(got[key], want, what=f"{what}[{key!r}]", inputs=inputs, rtol=rtol, atol=atol)
+    elif isinstance(expected, (tuple, list)):
+        labels = list(names) if names is not None else [f"[{i}]" for i in range(len(expected))]
+        if len(labels) != len(expected):
+            raise ValueError(f"assert_matches: {len(labels)} names for {len(expected)} entries")
+        if not isinstance(actual, (tuple, list)) or len(actual) != len(expected):
+            listed = f" ({', '.join(labels)})" if names is not None else ""
+            raise GradingError(f"{what} should be a tuple of {len(expected)} values{listed}, but it is "
+                               f"{_kind(actual)}{where}")
+        for label, got, want in zip(labels, actual, expected):
+            assert_matches(got, want, what=f"{what} {label}" if names is not None else f"{what}{label}",
+                           inputs=inputs, rtol=rtol, atol=atol)
+    else:
+        raise TypeError(f"assert_matches: cannot compare with a {type(expected).__name__}")
 
 
 def compare_with_reference(student: Callable, reference: Callable, *args: Any,

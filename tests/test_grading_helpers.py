@@ -4,6 +4,7 @@ import signal
 import sys
 import time
 import warnings
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -16,15 +17,22 @@ from course_lib.grading import (
     GradingError,
     as_strict_tensor,
     assert_close,
+    assert_matches,
     autograd_entry_points,
     call_student,
+    call_student_and_arguments,
+    concat_ops,
     convolution_ops,
+    course_lib_functions,
+    dropout_ops,
     expect_int,
     expect_raises,
     forbid_calls,
     module_functions,
     must_call,
+    normalization_ops,
     padding_ops,
+    pooling_ops,
     sliding_window_ops,
     torch_op_name,
 )
@@ -387,3 +395,286 @@ def test_only_the_students_own_calls_are_reported():
         call_student(cheat, _X, _W, forbidden=forbidden)
     assert str(info.value).startswith("cheat calls course_lib.functional.conv.conv2d_forward, "
                                       "course_lib.functional.conv.conv2d_backward, which does the exercise")
+
+
+# ---------------------------------------------------------------- functional layers (Assignment 3)
+
+_POOLED, _INDICES = F.max_pool2d(_X, 2, return_indices=True)
+_BN_MEAN, _BN_INVSTD = _X.mean(dim=(0, 2, 3)), _X.var(dim=(0, 2, 3), unbiased=False).add(1e-5).rsqrt()
+
+# Each way of letting torch (or numpy) do a layer exercise, and the name the message must give.
+POOLING_CHEATS = {
+    "F.max_pool2d": (lambda: F.max_pool2d(_X, 2), "torch.nn.functional.max_pool2d"),
+    "F.max_pool2d return_indices": (lambda: F.max_pool2d(_X, 2, return_indices=True),
+                                    "torch.nn.functional.max_pool2d_with_indices"),
+    "nn.MaxPool2d": (lambda: torch.nn.MaxPool2d(3, 2)(_X), "torch.nn.functional.max_pool2d"),
+    "torch.max_pool2d": (lambda: torch.max_pool2d(_X, 2), "torch.max_pool2d"),
+    "torch.ops.aten.max_pool2d": (lambda: torch.ops.aten.max_pool2d(_X, [2, 2]), "max_pool2d"),
+    "_C._nn.max_pool2d_with_indices": (lambda: torch._C._nn.max_pool2d_with_indices(_X, 2), "max_pool2d_with_indices"),
+    "F.max_pool1d": (lambda: F.max_pool1d(_X[0], 2), "torch.nn.functional.max_pool1d"),
+    "F.adaptive_max_pool2d": (lambda: F.adaptive_max_pool2d(_X, 2), "torch.nn.functional.adaptive_max_pool2d"),
+    "F.max_unpool2d": (lambda: F.max_unpool2d(_POOLED, _INDICES, 2), "torch.nn.functional.max_unpool2d"),
+    "aten.max_pool2d_with_indices_backward": (
+        lambda: torch.ops.aten.max_pool2d_with_indices_backward(torch.ones_like(_POOLED), _X, [2, 2], [2, 2], [0, 0],
+                                                                [1, 1], False, _INDICES),
+        "max_pool2d_with_indices_backward"),
+    "F.avg_pool2d": (lambda: F.avg_pool2d(_X, 2), "torch.nn.functional.avg_pool2d"),
+    "nn.AvgPool2d": (lambda: torch.nn.AvgPool2d((3, 2), 1)(_X), "torch.nn.functional.avg_pool2d"),
+    "F.adaptive_avg_pool2d": (lambda: F.adaptive_avg_pool2d(_X, 1), "adaptive_avg_pool2d"),
+    "aten.avg_pool2d_backward": (
+        lambda: torch.ops.aten.avg_pool2d_backward(torch.ones_like(_POOLED), _X, [2, 2], [2, 2], [0, 0], False, True,
+                                                   None),
+        "avg_pool2d_backward"),
+    "F.lp_pool2d": (lambda: F.lp_pool2d(_X, 2, 2), "torch.nn.functional.lp_pool2d"),
+}
+NORMALIZATION_CHEATS = {
+    "F.batch_norm": (lambda: F.batch_norm(_X, None, None, training=True), "torch.nn.functional.batch_norm"),
+    "nn.BatchNorm2d": (lambda: torch.nn.BatchNorm2d(3, dtype=torch.float64)(_X), "torch.nn.functional.batch_norm"),
+    "nn.BatchNorm1d": (lambda: torch.nn.BatchNorm1d(6, dtype=torch.float64)(_X[0, 0]), "torch.nn.functional.batch_norm"),
+    "torch.batch_norm": (lambda: torch.batch_norm(_X, None, None, None, None, True, 0.1, 1e-5, False),
+                         "torch.batch_norm"),
+    "torch.native_batch_norm": (lambda: torch.native_batch_norm(_X, None, None, None, None, True, 0.1, 1e-5),
+                                "native_batch_norm"),
+    "aten.native_batch_norm_backward": (
+        lambda: torch.ops.aten.native_batch_norm_backward(torch.ones_like(_X), _X, None, None, None, _BN_MEAN,
+                                                          _BN_INVSTD, True, 1e-5, [True, False, False]),
+        "native_batch_norm_backward"),
+    "F.layer_norm": (lambda: F.layer_norm(_X.transpose(0, 1).reshape(3, -1), (60,)), "torch.nn.functional.layer_norm"),
+    "F.instance_norm": (lambda: F.instance_norm(_X), "torch.nn.functional.instance_norm"),
+    "F.group_norm": (lambda: F.group_norm(_X, 3), "torch.nn.functional.group_norm"),
+}
+DROPOUT_CHEATS = {
+    "F.dropout": (lambda: F.dropout(_X, 0.5), "torch.nn.functional.dropout"),
+    "nn.Dropout": (lambda: torch.nn.Dropout(0.5)(_X), "torch.nn.functional.dropout"),
+    "torch.dropout": (lambda: torch.dropout(_X, 0.5, True), "torch.dropout"),
+    "torch.native_dropout": (lambda: torch.native_dropout(_X, 0.5, True), "native_dropout"),
+    "F.dropout2d": (lambda: F.dropout2d(_X, 0.5), "torch.nn.functional.dropout2d"),
+    "F.alpha_dropout": (lambda: F.alpha_dropout(_X, 0.5, True), "torch.nn.functional.alpha_dropout"),
+}
+CONCAT_CHEATS = {
+    "torch.cat": (lambda: torch.cat([_X, _X], 1), "torch.cat"),
+    "torch.concat": (lambda: torch.concat([_X, _X], 1), "torch.concat"),
+    "torch.concatenate": (lambda: torch.concatenate([_X, _X], 1), "torch.concatenate"),
+    "torch.ops.aten.cat": (lambda: torch.ops.aten.cat([_X, _X], 1), "cat"),
+    "torch.stack": (lambda: torch.stack([_X, _X]), "torch.stack"),
+    "torch.hstack": (lambda: torch.hstack([_X, _X]), "torch.hstack"),
+    "torch.vstack": (lambda: torch.vstack([_X, _X]), "torch.vstack"),
+    "torch.dstack": (lambda: torch.dstack([_X, _X]), "torch.dstack"),
+    "torch.column_stack": (lambda: torch.column_stack([_X[0, 0], _X[0, 0]]), "torch.column_stack"),
+    "np.stack": (lambda: np.stack([_X.numpy(), _X.numpy()]), "numpy.stack"),
+    "np.hstack": (lambda: np.hstack([_X.numpy(), _X.numpy()]), "numpy.hstack"),
+    "np.block": (lambda: np.block([_X.numpy(), _X.numpy()]), "numpy.block"),
+}
+LAYER_CHEATS = {"pooling": (pooling_ops, POOLING_CHEATS), "normalization": (normalization_ops, NORMALIZATION_CHEATS),
+                "dropout": (dropout_ops, DROPOUT_CHEATS), "concat": (concat_ops, CONCAT_CHEATS)}
+
+
+@pytest.mark.ch3
+@pytest.mark.parametrize("kind, cheat", [(kind, name) for kind, (_, cheats) in LAYER_CHEATS.items() for name in cheats])
+def test_every_way_to_let_torch_do_a_layer_exercise_is_detected(kind, cheat):
+    ops, cheats = LAYER_CHEATS[kind]
+    run, shown = cheats[cheat]
+    with pytest.raises(GradingError, match=rf"student calls \S*{re.escape(shown)}[^ ]*(, \S+)?, which does the "
+                                           rf"exercise for you"):
+        call_student(run, what="student", forbidden=ops())
+
+
+@pytest.mark.ch3
+def test_the_boolean_dispatch_of_max_pool2d_is_named_by_its_public_name():
+    """``F.max_pool2d`` is a dispatcher whose code every boolean_dispatch function shares: the message must
+    say max_pool2d (not ``boolean_dispatch.<locals>.fn`` or the private ``_max_pool2d``), and the other
+    dispatchers must not be reported under that name."""
+    with pytest.raises(GradingError) as info:
+        call_student(lambda: torch.nn.MaxPool2d(2)(_X), what="student", forbidden=pooling_ops())
+    assert str(info.value).startswith("student calls torch.nn.functional.max_pool2d, which")
+    with pytest.raises(GradingError) as info:
+        call_student(lambda: F.adaptive_max_pool1d(_X[0], 2), what="student", forbidden=pooling_ops())
+    assert "adaptive_max_pool1d" in str(info.value) and "max_pool2d" not in str(info.value)
+    assert all("boolean_dispatch" not in getattr(op, "__qualname__", "") for op in pooling_ops())
+
+
+def _honest_max_pool(x, kernel, stride):
+    n, c, h, w = x.shape
+    kh, kw = kernel
+    oh, ow = (h - kh) // stride + 1, (w - kw) // stride + 1
+    out = x.new_zeros(n, c, oh, ow)
+    dx = torch.zeros_like(x)
+    for i in range(oh):
+        for j in range(ow):
+            window = x[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw].reshape(n, c, -1)
+            best, arg = window.max(dim=2)
+            out[:, :, i, j] = best
+            hot = torch.zeros_like(window).scatter_(2, arg[..., None], 1.0)
+            dx[:, :, i * stride:i * stride + kh, j * stride:j * stride + kw] += hot.reshape(n, c, kh, kw)
+    return out, dx
+
+
+def _honest_batchnorm(x, gamma, beta, bn_param):
+    dims = (0,) + tuple(range(2, x.dim()))
+    shape = (1, x.shape[1]) + (1,) * (x.dim() - 2)
+    m = x.numel() // x.shape[1]
+    var, mean = torch.var_mean(x, dim=dims, unbiased=False)
+    bn_param["running_mean"] = 0.9 * bn_param["running_mean"] + 0.1 * mean
+    bn_param["running_var"].mul_(0.9).add_(0.1 * var * m / (m - 1))
+    x_hat = (x - mean.reshape(shape)) / torch.sqrt(var.reshape(shape) + 1e-5)
+    return gamma.reshape(shape) * x_hat + beta.reshape(shape)
+
+
+def _honest_dropout_and_concat(x, generator):
+    keep = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < 0.5
+    dropped = x * keep / 0.5
+    out = x.new_empty(x.shape[0], 2 * x.shape[1], *x.shape[2:])
+    out.narrow(1, 0, x.shape[1]).copy_(dropped)
+    out[:, x.shape[1]:] = x
+    return out, torch.split(out, [x.shape[1], x.shape[1]], dim=1)
+
+
+@pytest.mark.ch3
+def test_honest_layer_code_passes_every_layer_guard():
+    """The operations the exercises allow (reductions, argmax, scatter, rand, narrow, split) trip no guard."""
+    forbidden = (course_lib_functions() + pooling_ops() + normalization_ops() + dropout_ops() + concat_ops()
+                 + convolution_ops() + sliding_window_ops() + autograd_entry_points())
+    out, dx = call_student(_honest_max_pool, _X, (3, 2), 2, forbidden=forbidden)
+    want, cache = cf.max_pool2d_forward(_X, kernel_size=(3, 2), stride=2)
+    assert_close(out, want, what="max pool")
+    assert_close(dx, cf.max_pool2d_backward(torch.ones_like(want), cache), what="max pool backward")
+
+    params = {"running_mean": torch.zeros(3, dtype=torch.float64), "running_var": torch.ones(3, dtype=torch.float64)}
+    gamma, beta = torch.arange(3.0, dtype=torch.float64), torch.ones(3, dtype=torch.float64)
+    out, (_, _, _, after) = call_student_and_arguments(_honest_batchnorm, _X, gamma, beta, params, forbidden=forbidden)
+    mean, var = params["running_mean"].clone(), params["running_var"].clone()
+    want, _ = cf.batchnorm_forward(_X, gamma, beta, running_mean=mean, running_var=var, training=True)
+    assert_close(out, want, what="batch norm")
+    assert_close(after["running_mean"], mean, what="running mean")
+    assert_close(after["running_var"], var, what="running var")
+
+    out, pieces = call_student(_honest_dropout_and_concat, _X, torch.Generator().manual_seed(1), forbidden=forbidden)
+    dropped, _ = cf.dropout_forward(_X, p_keep=0.5, generator=torch.Generator().manual_seed(1))
+    assert_close(pieces[0], dropped, what="dropout")
+    assert_close(pieces[1], _X, what="concat")
+
+
+@pytest.mark.ch3
+def test_course_lib_functions_covers_every_layer_module():
+    from course_lib import autograd as cl_autograd_bridge
+    from course_lib.functional import dropout as cl_dropout, merge as cl_merge, normalization as cl_normalization
+    from course_lib.functional import pooling as cl_pooling
+
+    found = course_lib_functions()
+    for func in (cl_pooling.max_pool2d_forward, cl_pooling.avg_pool2d_backward, cl_pooling._window_columns,
+                 cl_normalization.batchnorm_forward, cl_normalization.batchnorm_backward, cl_dropout.dropout_forward,
+                 cl_merge.concat_forward, cl_merge.split_backward, cl_conv.im2col, cl_autograd_bridge.batch_norm,
+                 cl_autograd_bridge.BatchNorm.forward, cl_shapes.conv_output_size, cl_conv.col2im,
+                 cl_filters.convolve2d):
+        assert func in found, func
+    assert call_student not in found and torch.cat not in found
+
+    def cheat(x):
+        return cl_pooling._window_columns(x, cl_pooling.pool_geometry(x, kernel_size=2), float("-inf")).amax(dim=2)
+
+    with pytest.raises(GradingError, match=r"calls course_lib\.functional\.pooling\.pool_geometry, "
+                                           r"course_lib\.functional\.pooling\._window_columns, which"):
+        call_student(cheat, _X, forbidden=found)
+
+
+@pytest.mark.ch3
+def test_call_student_and_arguments_returns_what_the_function_did_to_its_arguments():
+    def update(x, params):
+        params["running_mean"] = params["running_mean"] + 1     # a new tensor in the dict
+        params["running_var"].mul_(2)                           # a tensor changed in place
+        x.zero_()
+        return "done"
+
+    x = torch.ones(2)
+    params = {"running_mean": torch.zeros(2), "running_var": torch.ones(2)}
+    result, (x_after, params_after) = call_student_and_arguments(update, x, params)
+    assert result == "done"
+    assert params_after["running_mean"].tolist() == [1.0, 1.0] and params_after["running_var"].tolist() == [2.0, 2.0]
+    assert x_after.tolist() == [0.0, 0.0]
+    # The caller's own arguments are untouched.
+    assert params["running_mean"].tolist() == [0.0, 0.0] and params["running_var"].tolist() == [1.0, 1.0]
+    assert x.tolist() == [1.0, 1.0]
+
+
+@pytest.mark.ch3
+def test_call_student_and_arguments_keeps_the_guards_and_the_messages():
+    def batchnorm_forward(x, params):
+        raise KeyError("mode")
+
+    def stub(x, params):
+        raise NotImplementedError()
+
+    def uses_batch_norm(x, params):
+        return F.batch_norm(x, None, None, training=True)
+
+    with pytest.raises(GradingError, match=r"^batchnorm_forward\(Tensor\(2, 3, 5, 6\) float64 cpu, \{\}\) raised "
+                                           r"KeyError: 'mode'"):
+        call_student_and_arguments(batchnorm_forward, _X, {})
+    with pytest.raises(GradingError, match=r"^stub is not implemented yet"):
+        call_student_and_arguments(stub, _X, {})
+    with pytest.raises(GradingError, match=r"^uses_batch_norm calls torch\.nn\.functional\.batch_norm, which"):
+        call_student_and_arguments(uses_batch_norm, _X, {}, forbidden=normalization_ops())
+    with pytest.raises(GradingError, match="longer than 0.3 s"):
+        call_student_and_arguments(_busy_with_python, _X, seconds=0.3)
+    with pytest.raises(GradingError, match="batchnorm_forward is not a function"):
+        call_student_and_arguments(None, _X, what="batchnorm_forward")
+
+
+class _PoolCache(NamedTuple):
+    x: torch.Tensor
+    kernel: tuple
+    stride: int
+
+
+@pytest.mark.ch3
+def test_assert_matches_accepts_equal_structures():
+    x = torch.arange(6.0).reshape(2, 3)
+    mask = torch.tensor([True, False, True])
+    assert_matches((x.clone(), (2, 3), 2), (x, (2, 3), 2), names=("x", "kernel", "stride"), what="cache")
+    assert_matches([x.clone(), [2, 3], np.int64(2)], (x, (2, 3), 2), what="cache")        # lists, numpy ints
+    assert_matches(_PoolCache(x.clone(), (2, 3), 2), (x, (2, 3), 2), what="cache")         # a NamedTuple
+    assert_matches((mask.clone(), 0.5, True), (mask, 0.5, True), what="cache")
+    assert_matches(torch.tensor([1.0, 0.0, 1.0]), mask, what="mask")                       # 0 / 1 for a mask
+    assert_matches((None, 1, "train"), (None, 1, "train"), what="cache")
+    assert_matches({"mode": "eval", "eps": 1e-5, "v": x.clone()}, {"mode": "eval", "eps": 1e-5, "v": x}, what="bn_param")
+
+
+@pytest.mark.ch3
+@pytest.mark.parametrize("actual, expected, message", [
+    ((torch.ones(2), (2, 3)), (torch.ones(2), (2, 3), 2),
+     r"cache should be a tuple of 3 values \(x, kernel, stride\), but it is a tuple of 2$"),
+    ((torch.ones(2), (2, 2), 2), (torch.ones(2), (2, 3), 2), r"cache kernel\[1\] should be the int 3, but it is an int 2$"),
+    ((torch.ones(2), (2, 3), 2.0), (torch.ones(2), (2, 3), 2), r"cache stride should be the int 2, but it is a float 2\.0$"),
+    ((torch.ones(2), (2, 3), torch.tensor(2)), (torch.ones(2), (2, 3), 2),
+     r"cache stride should be the int 2, but it is Tensor\(\) int64 cpu$"),
+    ((torch.ones(2), (2, 3), True), (torch.ones(2), (2, 3), 2), r"cache stride should be the int 2, but it is a bool$"),
+    ((torch.zeros(2), (2, 3), 2), (torch.ones(2), (2, 3), 2), r"cache x: wrong value at index \(0,\): expected 1, got 0"),
+])
+def test_assert_matches_names_the_wrong_entry(actual, expected, message):
+    with pytest.raises(GradingError, match=message):
+        assert_matches(actual, expected, names=("x", "kernel", "stride"), what="cache")
+
+
+@pytest.mark.ch3
+def test_assert_matches_on_masks_flags_and_dicts():
+    mask = torch.tensor([True, False, True])
+    with pytest.raises(GradingError, match=r"keep: wrong value at index \(1,\): expected 0, got 1"):
+        assert_matches(torch.tensor([True, True, True]), mask, what="keep")
+    with pytest.raises(GradingError, match="keep should hold booleans"):
+        assert_matches(torch.tensor([2.0, 0.0, 2.0]), mask, what="keep")          # a scaled mask is not a mask
+    with pytest.raises(GradingError, match="keep should be a tensor of booleans, but it is a list of 3"):
+        assert_matches([True, False, True], mask, what="keep")
+    with pytest.raises(GradingError, match="keep should be None, but it is Tensor"):
+        assert_matches(mask, None, what="keep")
+    with pytest.raises(GradingError, match="training should be True, but it is an int 1"):
+        assert_matches(1, True, what="training")
+    with pytest.raises(GradingError, match=r"p_keep should be a number \(0\.5\), but it is Tensor"):
+        assert_matches(torch.tensor(0.5), 0.5, what="p_keep")
+    with pytest.raises(GradingError, match="mode should be 'train', but it is a str 'eval'"):
+        assert_matches("eval", "train", what="mode")
+    with pytest.raises(GradingError, match="missing eps; unexpected 'EPS'"):
+        assert_matches({"mode": "train", "EPS": 0.1}, {"mode": "train", "eps": 0.1}, what="bn_param")
+    with pytest.raises(GradingError, match=r"bn_param\['eps'\]: wrong value"):
+        assert_matches({"mode": "train", "eps": 0.2}, {"mode": "train", "eps": 0.1}, what="bn_param")
+    with pytest.raises(TypeError, match="cannot compare with a set"):
+        assert_matches({1}, {1}, what="odd")
