@@ -356,7 +356,7 @@ def test_time_limit_is_not_swallowed_by_except_exception():
     start = time.perf_counter()
     with pytest.raises(GradingError, match="longer than 0.3 s"):
         call_student(stubborn, seconds=0.3)
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 15  # stopped, not hung (generous: CI machines are loaded)
 
 
 def _busy_with_torch(x):
@@ -378,7 +378,7 @@ def test_time_limit_stops_a_loop_inside_the_guards_and_cleans_up(busy):
     start = time.perf_counter()
     with pytest.raises(GradingError, match=f"{busy.__name__} took longer than 0.3 s"):
         call_student(busy, torch.ones(3), seconds=0.3, forbidden=convolution_ops() + (cl_conv.conv2d_forward,))
-    assert time.perf_counter() - start < 2
+    assert time.perf_counter() - start < 15  # stopped, not hung (generous: CI machines are loaded)
     assert signal.getsignal(signal.SIGALRM) is handler
     assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
     assert sys.getprofile() is None and torch._C._len_torch_function_stack() == 0
