@@ -5,7 +5,7 @@ nbgrader's source notebooks (solutions and hidden tests, for instructors) live i
 Run nbgrader from the directory of this file, with the course's environment
 first on PATH (the kernel that grades is the ``python`` found there):
 
-    nbgrader generate_assignment ch1_backprop --force      # solutions/ -> assignments/
+    nbgrader generate_assignment ch1_backprop --force      # solutions/ -> assignments/ (make assignments: all)
     nbgrader autograde ch1_backprop                        # submitted/<student>/ch1_backprop/
     nbgrader generate_feedback ch1_backprop                # feedback/<student>/ch1_backprop/
     nbgrader export                                        # grades.csv
