@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 
-.PHONY: venv system-deps book test test-lib test-grading test-book assignments clean
+.PHONY: venv system-deps js-deps book test test-lib test-grading test-book assignments clean
 
 venv: $(STAMP)
 
@@ -18,12 +18,21 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install --quiet -r requirements.txt
 	touch $(STAMP)
 
-# Headless Chromium and its driver for the browser tests, from Debian's packages.
+# Headless Chromium and its driver for the browser tests, npm for axe-core, a CJK font for
+# the glossary's Chinese terms in screenshots, bubblewrap for the grading sandbox and
+# PostgreSQL for the gradebook test: all from Debian's packages.
+SYSTEM_PACKAGES := chromium chromium-driver npm fonts-wqy-microhei
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+	    || ! command -v npm >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q . ; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium chromium-driver >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
+
+# axe-core for the accessibility pass of the browser tests (pinned in package-lock.json).
+js-deps: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
 
 book: venv
 	$(BIN)/jupyter-book build . --builder html -W -n --keep-going
@@ -39,10 +48,10 @@ test-lib: venv
 test-grading: venv
 	$(BIN)/python -m pytest -m grading -q
 
-test-book: venv system-deps book
+test-book: venv system-deps js-deps book
 	$(BIN)/python -m pytest -m book -q
 
-test: venv system-deps
+test: venv system-deps js-deps
 	$(BIN)/python -m pytest -m "not book" -q
 	$(MAKE) --no-print-directory book
 	$(BIN)/python -m pytest -m book -q

@@ -14,6 +14,7 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.plots`: shared figures.
 * :mod:`course_lib.animations`: animations and annotated matrices for the book (matplotlib, imported lazily).
 * :mod:`course_lib.layer_demos`: measurements and figures of Chapter 3 (activations, pooling shifts, dropout ensembles).
+* :mod:`course_lib.widgets`: ipywidgets explorers with a static gallery for the book (imported lazily).
 * :mod:`course_lib.grading`: support for the hidden tests.
 """
 from .autodiff import Value, vmax

@@ -234,6 +234,8 @@ def animation_html(anim, *, alt: str, name: str = "animation", default_mode: str
         # matplotlib breaks the base64 text into lines joined by JavaScript line continuations
         # (a backslash before each newline): an HTML attribute needs the bare data URI
         src = ' src="' + re.sub(r"[\\\s]", "", first.group(1)) + '"'
+    text = text.replace(f'<input id="_anim_slider{new_id}" type="range"',
+                        f'<input id="_anim_slider{new_id}" type="range" aria-label="animation frame"')
     text = text.replace(f'<img id="_anim_img{new_id}">',
                         f'<img id="_anim_img{new_id}" alt="{html_lib.escape(alt, quote=True)}"{src}>')
     if re.search(r"(src|href)\s*=\s*[\"']?(https?:)?//", text) or "https://" in text or "http://" in text:

@@ -1,21 +1,38 @@
 """The built book, opened in a real headless Chromium.
 
 Run ``make book`` first (it writes ``_build/html``); then ``pytest -m book``.
+``BOOK_HTML_DIR=/path/to/html`` tests a book built elsewhere (``--path-output``).
 The site is served over HTTP on 127.0.0.1 (search needs HTTP, not file://),
 one browser session serves the whole module, and nothing outside 127.0.0.1 may
 be contacted: the book must work offline.
 
-Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``make system-deps``).
+What a reader would notice is checked: pages load without console errors, math is
+typeset, figures load and have alt text, no cell shows a traceback or a widget that
+cannot run, every internal link and anchor resolves, search finds pages offline,
+every page downloads as .ipynb and .md, chapters, figures, equations and exercises
+are numbered, solutions start folded, figures stay legible in the dark theme, and
+axe-core finds no critical accessibility violation.  Screenshots and the axe
+reports are saved under ``artifacts/``.
+
+Needs ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (``make system-deps``) and
+``node_modules/axe-core`` (``npm ci --no-audit --no-fund`` at the repository root).
 """
 from __future__ import annotations
 
+import base64
 import functools
 import http.server
+import json
+import os
+import re
 import shutil
 import tempfile
 import threading
+import urllib.error
+import urllib.request
+from html.parser import HTMLParser
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urldefrag, urljoin, urlsplit
 
 import pytest
 import yaml
@@ -23,12 +40,17 @@ import yaml
 pytestmark = pytest.mark.book
 
 ROOT = Path(__file__).resolve().parents[1]
-SITE = ROOT / "_build" / "html"
+SITE = Path(os.environ.get("BOOK_HTML_DIR") or ROOT / "_build" / "html")
 ARTIFACTS = ROOT / "artifacts"
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 CHROMIUM = Path("/usr/bin/chromium")
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHAPTER1 = "book/ch1_backprop/index.html"
+CHAPTER2 = "book/ch2_conv/index.html"
+GLOSSARY = "book/glossary.html"
+BIBLIOGRAPHY = "book/references.html"
 PAGE_TIMEOUT_S = 30
+AXE_TIMEOUT_S = 180
 
 
 def toc_pages() -> list[str]:
@@ -49,6 +71,35 @@ def toc_pages() -> list[str]:
 
 
 PAGES = toc_pages()
+# The numbered chapters (book/chN_*/index.html), in the order of the table of contents:
+# every chapter gets the checks of numbering, exercises, glossary links and citations.
+CHAPTERS = [page for page in PAGES if re.match(r"book/ch\d+_[^/]+/index\.html$", page)]
+# Pages Sphinx generates beside those of the table of contents.
+GENERATED_PAGES = ["search.html", "genindex.html"]
+# Screenshots: artifacts/<name>.png (top of the page) and <name>_full.png (whole page).
+KEY_PAGES = {"intro": "book/intro.html", "ch1_backprop": CHAPTER1, "ch2_conv": CHAPTER2,
+             "glossary": GLOSSARY}
+# Papers the course must cite (the list of the issue), by a phrase of their title.
+REQUIRED_PAPERS = [
+    "Gradient-based learning applied to document recognition",            # LeCun et al. 1998
+    "ImageNet classification with deep convolutional neural networks",    # Krizhevsky et al. 2012
+    "Very deep convolutional networks for large-scale image recognition",  # Simonyan, Zisserman 2014
+    "Going deeper with convolutions",                                      # Szegedy et al. 2015
+    "Rethinking the Inception architecture",                               # Szegedy et al. 2016
+    "Deep residual learning for image recognition",                        # He et al. 2016
+    "Batch normalization",                                                 # Ioffe, Szegedy 2015
+    "Visualizing and understanding convolutional networks",                # Zeiler, Fergus 2014
+    "Convolutional neural networks for sentence classification",           # Kim 2014
+    "A convolutional neural network for modelling sentences",              # Kalchbrenner et al. 2014
+    "Mastering the game of Go",                                            # Silver et al. 2016
+    "Image style transfer using convolutional neural networks",            # Gatys et al. 2016
+    "Rich feature hierarchies",                                            # Girshick et al. 2014
+    "Mask R-CNN",                                                          # He et al. 2017
+    "Understanding the difficulty of training deep feedforward",           # Glorot, Bengio 2010
+    "Dropout: a simple way to prevent neural networks from overfitting",   # Srivastava et al. 2014
+]
+# Chinese terms of the original slides that the glossary must give.
+REQUIRED_CHINESE_TERMS = ["卷积", "池化", "感受野", "权值共享", "步长", "零填充", "特征映射", "互相关"]
 
 
 # -- fixtures: one server and one browser for the module ----------------------------
@@ -135,7 +186,15 @@ const errors = [];
 document.querySelectorAll('.cell_output .output.error, .cell_output .output.traceback, '
                           + '.cell_output .traceback').forEach(e => errors.push(e.innerText.slice(0, 300)));
 document.querySelectorAll('.cell_output').forEach(e => {
-    if (/Traceback \(most recent call last\)|\w+Error: /.test(e.innerText)) errors.push(e.innerText.slice(0, 300));
+    if (/Traceback \(most recent call last\)|\b\w+Error: /.test(e.innerText)) errors.push(e.innerText.slice(0, 300));
+});
+// A widget cannot run on a static page: it would show as its Python repr or an empty view.
+const widgets = [];
+document.querySelectorAll('script[type="application/vnd.jupyter.widget-view+json"]')
+    .forEach(e => widgets.push('widget view: ' + e.textContent.slice(0, 120)));
+document.querySelectorAll('.cell_output').forEach(e => {
+    const m = e.innerText.match(/^\s*((\w+Box|\w*Slider|Dropdown|Checkbox|Output|interactive|\w*Explorer)[(:].{0,80})/m);
+    if (m) widgets.push(m[1]);
 });
 return {
     title: document.title,
@@ -145,6 +204,7 @@ return {
         src: img.currentSrc || img.src, complete: img.complete,
         width: img.naturalWidth, alt: (img.getAttribute('alt') || '').trim()})),
     errors: errors,
+    widgets: widgets,
     figures: document.querySelectorAll('figure img, div.figure img').length,
     captions: document.querySelectorAll('figcaption').length,
     outputs: document.querySelectorAll('.cell_output').length,
@@ -176,13 +236,27 @@ def visit(base_url, browser):
     return _visit
 
 
-# -- tests --------------------------------------------------------------------------
+def save_screenshots(browser, name: str) -> tuple[Path, Path]:
+    """Save artifacts/<name>.png (the window) and artifacts/<name>_full.png (the whole page)."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    top = ARTIFACTS / f"{name}.png"
+    assert browser.save_screenshot(str(top)), "screenshot failed"
+    height = browser.execute_script("return document.documentElement.scrollHeight")
+    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(int(height), 30000), "scale": 1}})
+    full = ARTIFACTS / f"{name}_full.png"
+    full.write_bytes(base64.b64decode(shot["data"]))
+    return top, full
+
+
+# -- every page: loads cleanly, offline, with its figures and math -------------------
 
 def test_toc_lists_chapter_1():
     assert CHAPTER1 in PAGES, f"_toc.yml should list chapter 1; pages found: {PAGES}"
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + GENERATED_PAGES)
 def test_page_loads_without_console_errors(visit, page):
     report = visit(page)
     assert report["title"], f"{page}: the page has no title"
@@ -190,7 +264,7 @@ def test_page_loads_without_console_errors(visit, page):
     assert not severe, f"{page}: browser console errors:\n" + "\n".join(severe)
 
 
-@pytest.mark.parametrize("page", PAGES)
+@pytest.mark.parametrize("page", PAGES + GENERATED_PAGES)
 def test_every_resource_is_local(visit, page):
     urls = visit(page)["resources"]
     assert urls, f"{page}: no resources recorded"
@@ -211,6 +285,13 @@ def test_images_load_and_have_alt_text(visit, page):
 def test_no_error_output_in_cells(visit, page):
     errors = visit(page)["errors"]
     assert not errors, f"{page}: cell outputs show errors:\n" + "\n---\n".join(errors)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_no_widget_shows_as_broken(visit, page):
+    """Widgets run only in a live notebook; a static page must show their pre-rendered picture."""
+    widgets = visit(page)["widgets"]
+    assert not widgets, f"{page}: outputs show widgets that cannot run here:\n" + "\n".join(widgets)
 
 
 @pytest.mark.parametrize("page", PAGES)
@@ -240,33 +321,356 @@ def test_chapter1_has_figures_and_executed_outputs(visit):
     assert counts["outputs"] >= 10, f"cells do not seem to have been executed: {counts}"
 
 
-def test_search_finds_chapter1(base_url, browser):
+# -- search (offline: the index is a local file) ---------------------------------------
+
+def search_hits(browser, base_url: str, query: str) -> list[str]:
+    """Run the book's own search page for ``query``; return the result links."""
     from selenium.webdriver.support.ui import WebDriverWait
 
-    open_page(browser, base_url, "search.html?q=backpropagation")
+    open_page(browser, base_url, f"search.html?q={query}")
     WebDriverWait(browser, PAGE_TIMEOUT_S).until(
         lambda d: d.execute_script(
             "const s = document.getElementById('search-progress');"
             "return document.querySelectorAll('#search-results li').length > 0"
             " || (s && /found|no /i.test(s.innerText) && !/Preparing/i.test(s.innerText));"),
-        message="the search page never finished searching")
-    hits = browser.execute_script(
+        message=f"the search page never finished searching for {query!r}")
+    return browser.execute_script(
         "return Array.from(document.querySelectorAll('#search-results li a')).map(a => a.href);")
+
+
+def test_search_finds_chapter1(base_url, browser):
+    hits = search_hits(browser, base_url, "backpropagation")
     assert any("ch1_backprop/index.html" in h for h in hits), f"search for 'backpropagation' returned {hits}"
 
 
-def test_screenshot_chapter1(base_url, browser):
-    """Saves artifacts/ch1_backprop.png (top of the page) and ch1_backprop_full.png (whole page)."""
-    import base64
+def test_search_finds_the_conv_layer_page_for_im2col(base_url, browser):
+    hits = search_hits(browser, base_url, "im2col")
+    assert any(CHAPTER2 in h for h in hits), f"search for 'im2col' returned {hits}"
 
-    open_page(browser, base_url, CHAPTER1)
-    ARTIFACTS.mkdir(exist_ok=True)
-    top = ARTIFACTS / "ch1_backprop.png"
-    assert browser.save_screenshot(str(top)), "screenshot failed"
-    height = browser.execute_script("return document.documentElement.scrollHeight")
-    shot = browser.execute_cdp_cmd("Page.captureScreenshot", {
-        "format": "png", "captureBeyondViewport": True,
-        "clip": {"x": 0, "y": 0, "width": 1280, "height": min(int(height), 30000), "scale": 1}})
-    full = ARTIFACTS / "ch1_backprop_full.png"
-    full.write_bytes(base64.b64decode(shot["data"]))
+
+def test_search_finds_the_glossary_for_a_chinese_term(base_url, browser):
+    hits = search_hits(browser, base_url, "感受野")
+    assert any(GLOSSARY in h for h in hits), f"search for '感受野' returned {hits}"
+
+
+# -- structure: numbering, exercises, glossary, bibliography ---------------------------
+
+_NUMBERS_JS = r"""
+const text = sel => Array.from(document.querySelectorAll(sel)).map(e => e.textContent.replace(/\s+/g, ' ').trim());
+return {
+    title: text('article h1 .section-number'),
+    sections: text('article h2 .section-number'),
+    figures: text('article figcaption .caption-number'),
+    equations: text('article span.eqno').map(t => t.replace(/\s+/g, '')),
+    exercises: text('article div.exercise .caption-number'),
+};
+"""
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_sections_figures_equations_exercises_are_numbered(base_url, browser, page):
+    number = CHAPTERS.index(page) + 1
+    open_page(browser, base_url, page)
+    found = browser.execute_script(_NUMBERS_JS)
+    assert found["title"] == [f"{number}."], found
+    for kind, prefix in (("sections", f"{number}."), ("figures", f"Fig. {number}."),
+                         ("equations", f"({number}."), ("exercises", f"Exercise {number}.")):
+        assert found[kind], f"{page}: no numbered {kind}"
+        wrong = [t for t in found[kind] if not t.startswith(prefix)]
+        assert not wrong, f"{page}: {kind} not numbered {prefix}k: {wrong}"
+
+
+_SOLUTIONS_JS = r"""
+const shown = e => {
+    if (!e) return false;
+    const style = getComputedStyle(e), box = e.getBoundingClientRect();
+    return style.display !== 'none' && style.visibility !== 'hidden' && style.opacity !== '0' && box.height > 0;
+};
+const solutions = Array.from(document.querySelectorAll('article div.solution'));
+return {
+    exercises: document.querySelectorAll('article div.exercise').length,
+    solutions: solutions.length,
+    toggles: solutions.filter(s => s.querySelector('button.toggle-button')).length,
+    open: solutions.filter(s => shown(s.querySelector('section'))).length,
+};
+"""
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_exercises_keep_their_solutions_folded(base_url, browser, page):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    open_page(browser, base_url, page)
+    found = browser.execute_script(_SOLUTIONS_JS)
+    assert found["exercises"] >= 3 and found["solutions"] == found["exercises"], found
+    assert found["toggles"] == found["solutions"], f"{page}: every solution needs a toggle button: {found}"
+    assert found["open"] == 0, f"{page}: solutions must start hidden: {found}"
+    button = browser.find_element(By.CSS_SELECTOR, "article div.solution button.toggle-button")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", button)
+    button.click()
+    WebDriverWait(browser, 5).until(lambda d: d.execute_script(_SOLUTIONS_JS)["open"] == 1,
+                                    message=f"{page}: clicking the toggle did not reveal the solution")
+
+
+def test_glossary_gives_the_chinese_terms_of_the_slides(base_url, browser):
+    open_page(browser, base_url, GLOSSARY)
+    text = browser.execute_script("return document.querySelector('article').innerText;")
+    missing = [t for t in REQUIRED_CHINESE_TERMS if t not in text]
+    assert not missing, f"the glossary lacks the Chinese terms {missing}"
+
+
+def test_bibliography_lists_the_papers_the_course_uses(base_url, browser):
+    open_page(browser, base_url, BIBLIOGRAPHY)
+    text = browser.execute_script("return document.querySelector('article').innerText;").lower()
+    missing = [t for t in REQUIRED_PAPERS if t.lower() not in text]
+    assert not missing, f"the bibliography lacks {missing}"
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_chapter_links_terms_to_the_glossary_and_cites_papers(base_url, browser, page):
+    open_page(browser, base_url, page)
+    found = browser.execute_script(
+        "return {terms: Array.from(document.querySelectorAll('article a[href*=\"glossary.html#term-\"]'))"
+        "                    .map(a => a.textContent.trim()),"
+        "        cites: document.querySelectorAll('article .bibtex-citation a[href*=\"references.html#\"]').length};")
+    assert len(found["terms"]) >= 8, f"{page}: too few links to the glossary: {found['terms']}"
+    assert found["cites"] >= 3, f"{page}: expected citations linking to the bibliography, found {found['cites']}"
+
+
+# -- links, downloads and launch buttons (fetched over HTTP, parsed in Python) -------------
+
+class _LinkParser(HTMLParser):
+    """The ids of a page and the URLs it refers to: ("link", href) for <a>, ("resource", url)
+    for what the browser loads by itself (<img>, <script>, <link>, ...)."""
+
+    RESOURCES = {"img": "src", "script": "src", "link": "href", "source": "src", "iframe": "src",
+                 "video": "src", "audio": "src", "embed": "src"}
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.ids: set[str] = set()
+        self.links: list[tuple[str, str]] = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        if tag == "a" and attrs.get("name"):
+            self.ids.add(attrs["name"])
+        if tag == "a" and attrs.get("href") is not None:
+            self.links.append(("link", attrs["href"]))
+        elif tag in self.RESOURCES and attrs.get(self.RESOURCES[tag]):
+            self.links.append(("resource", attrs[self.RESOURCES[tag]]))
+
+
+def _fetch(url: str) -> tuple[int, bytes, str]:
+    """(HTTP status, body, content type) of ``url``."""
+    try:
+        with urllib.request.urlopen(url, timeout=PAGE_TIMEOUT_S) as response:
+            return response.status, response.read(), response.headers.get_content_type()
+    except urllib.error.HTTPError as err:
+        return err.code, b"", ""
+
+
+@pytest.fixture(scope="module")
+def link_walk(base_url):
+    """Start at index.html, the pages of the table of contents and the generated pages;
+    follow every link that stays inside the site; fetch every target once.
+
+    Returns the parsed pages (URL -> _LinkParser), every internal reference, the
+    references whose target is not served (``broken``) or whose #anchor is not an id
+    of the target page (``missing_anchors``), and the resources taken from elsewhere.
+    """
+    host = urlsplit(base_url).netloc
+    pages: dict[str, _LinkParser] = {}
+    statuses: dict[str, int] = {}
+    references: list[tuple[str, str, str]] = []        # (page, kind, absolute URL)
+    external_resources: list[tuple[str, str]] = []
+    queue = [base_url + p for p in ["index.html", *PAGES, *GENERATED_PAGES]]
+    while queue:
+        url = queue.pop()
+        if url in statuses:
+            continue
+        status, body, content_type = _fetch(url)
+        statuses[url] = status
+        if status != 200 or content_type != "text/html":
+            continue
+        parser = _LinkParser()
+        parser.feed(body.decode("utf8", errors="replace"))
+        pages[url] = parser
+        for kind, raw in parser.links:
+            if raw.startswith(("mailto:", "javascript:", "data:", "tel:")):
+                continue
+            target = urljoin(url, raw)
+            if urlsplit(target).netloc != host:
+                if kind == "resource":
+                    external_resources.append((url, target))
+                continue
+            references.append((url, kind, target))
+            queue.append(urldefrag(target)[0].split("?")[0])
+    broken, missing_anchors = set(), set()
+    for page, kind, target in references:
+        target_page, fragment = urldefrag(target)
+        target_page = target_page.split("?")[0]
+        if statuses.get(target_page) != 200:
+            broken.add(f"{page} -> {target} (HTTP {statuses.get(target_page)})")
+        elif fragment and target_page in pages and unquote(fragment) not in pages[target_page].ids:
+            missing_anchors.add(f"{page} -> {target}")
+    return {"pages": pages, "references": references, "broken": sorted(broken),
+            "missing_anchors": sorted(missing_anchors), "external_resources": external_resources}
+
+
+def test_link_walk_finds_no_broken_link(link_walk):
+    assert len(link_walk["pages"]) >= len(PAGES) + len(GENERATED_PAGES), sorted(link_walk["pages"])
+    assert len(link_walk["references"]) > 100, "the walk found suspiciously few links"
+    assert not link_walk["broken"], "links to files the site does not serve:\n" + "\n".join(link_walk["broken"])
+
+
+def test_link_walk_finds_every_anchor(link_walk):
+    assert not link_walk["missing_anchors"], \
+        "links to anchors that do not exist:\n" + "\n".join(link_walk["missing_anchors"])
+
+
+def test_no_page_refers_to_a_remote_resource(link_walk):
+    """The static counterpart of test_every_resource_is_local, over every page of the site:
+    no <script>, <link>, <img>, ... points outside it (launch buttons are <a> links)."""
+    remote = [f"{page} -> {url}" for page, url in link_walk["external_resources"]]
+    assert not remote, "pages refer to remote resources:\n" + "\n".join(remote)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_page_downloads_as_ipynb_and_md(base_url, link_walk, page):
+    url = base_url + page
+    sources = {}
+    for kind, href in link_walk["pages"][url].links:
+        target = urljoin(url, href)
+        if kind == "link" and "/_sources/" in target:
+            sources[Path(urlsplit(target).path).suffix] = target
+    assert {".ipynb", ".md"} <= set(sources), f"{page}: the download menu offers {sorted(sources)}"
+    status, body, _ = _fetch(sources[".ipynb"])
+    assert status == 200, f"{sources['.ipynb']}: HTTP {status}"
+    notebook = json.loads(body)
+    assert notebook["nbformat"] == 4 and notebook["cells"], f"{page}: the .ipynb download is not a notebook"
+    status, body, _ = _fetch(sources[".md"])
+    assert status == 200 and body.startswith(b"---\n") and b"\n# " in body, \
+        f"{page}: the .md download is not the page's MyST source"
+
+
+def test_launch_buttons_follow_the_configuration(base_url, link_walk):
+    """With ``repository.url`` set, every page has plain links to the configured Binder;
+    without it, no page has launch links (and the build did not fail for want of them)."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf8"))
+    repository = (config.get("repository") or {}).get("url") or ""
+    binder = ((config.get("launch_buttons") or {}).get("binderhub_url") or "").rstrip("/")
+    for page in PAGES:
+        links = [href for kind, href in link_walk["pages"][base_url + page].links
+                 if kind == "link" and binder and href.startswith(binder + "/v2/")]
+        if repository and binder:
+            assert links, f"{page}: no Binder link although repository.url is {repository}"
+            assert all(re.match(re.escape(binder) + r"/v2/(gh|gl|git)/.+\?urlpath=", href) for href in links), links
+        else:
+            assert not links, f"{page}: launch links without a repository URL: {links}"
+
+
+# -- light and dark themes ---------------------------------------------------------------
+
+@pytest.mark.parametrize("name", sorted(KEY_PAGES))
+def test_screenshot_key_pages(base_url, browser, name):
+    """artifacts/intro.png, ch1_backprop.png, ch2_conv.png, glossary.png, and *_full.png."""
+    open_page(browser, base_url, KEY_PAGES[name])
+    top, full = save_screenshots(browser, name)
     assert top.stat().st_size > 10_000 and full.stat().st_size > top.stat().st_size
+
+
+_LEGIBILITY_JS = r"""
+const done = arguments[arguments.length - 1];
+const luminance = colour => {
+    const m = (colour.match(/[\d.]+/g) || ['0', '0', '0', '0']).map(Number);
+    const lin = c => { c /= 255; return c <= 0.03928 ? c / 12.92 : Math.pow((c + 0.055) / 1.055, 2.4); };
+    return {lum: 0.2126 * lin(m[0]) + 0.7152 * lin(m[1]) + 0.0722 * lin(m[2]), alpha: m.length > 3 ? m[3] : 1};
+};
+const behind = e => {               // luminance of the first opaque background at or behind e
+    for (; e; e = e.parentElement) {
+        const c = luminance(getComputedStyle(e).backgroundColor);
+        if (c.alpha > 0.5) return c.lum;
+    }
+    return 1;
+};
+const transparentShare = img => {   // share of (nearly) transparent pixels, on a 64 x 64 sample
+    const canvas = document.createElement('canvas');
+    canvas.width = canvas.height = 64;
+    const context = canvas.getContext('2d');
+    context.drawImage(img, 0, 0, 64, 64);
+    const data = context.getImageData(0, 0, 64, 64).data;
+    let n = 0;
+    for (let i = 3; i < data.length; i += 4) if (data[i] < 128) n++;
+    return n / (64 * 64);
+};
+const images = Array.from(document.querySelectorAll('article img'));
+Promise.all(images.map(img => img.decode().catch(() => null))).then(() => done({
+    theme: document.documentElement.dataset.theme,
+    page: behind(document.querySelector('article')),
+    images: images.map(img => ({src: (img.currentSrc || img.src).slice(0, 80),
+                                transparent: transparentShare(img), behind: behind(img)})),
+}));
+"""
+
+
+@pytest.mark.parametrize("page", CHAPTERS)
+def test_dark_theme_keeps_figures_legible(base_url, browser, page):
+    """Figures are drawn in dark ink on white or on a transparent background; in the dark
+    theme every one must still sit on a light background.  Saves artifacts/<chapter>_dark.png."""
+    open_page(browser, base_url, page)
+    browser.execute_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
+    try:
+        open_page(browser, base_url, page)
+        found = browser.execute_async_script(_LEGIBILITY_JS)
+        assert found["theme"] == "dark", f"{page}: the dark theme did not apply ({found['theme']})"
+        assert found["page"] < 0.1, f"{page}: the page background is not dark ({found['page']:.2f})"
+        assert len(found["images"]) >= 5, f"{page}: expected the chapter's figures: {found['images']}"
+        unreadable = [i for i in found["images"] if i["transparent"] > 0.01 and i["behind"] < 0.5]
+        assert not unreadable, f"{page}: transparent figures on a dark background: {unreadable}"
+        save_screenshots(browser, page.split("/")[1] + "_dark")
+    finally:
+        browser.execute_script("localStorage.setItem('mode', 'light'); localStorage.setItem('theme', 'light');")
+
+
+# -- accessibility ------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE.is_file():
+        pytest.fail(f"{AXE} not found: run `npm ci --no-audit --no-fund` at the repository root "
+                    f"(package-lock.json pins axe-core)")
+    return AXE.read_text(encoding="utf8")
+
+
+_AXE_RUN_JS = r"""
+const done = arguments[arguments.length - 1];
+axe.run(document, {resultTypes: ['violations']}).then(result => done({
+    version: axe.version,
+    violations: result.violations.map(v => ({
+        id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.length,
+        targets: v.nodes.slice(0, 5).map(n => n.target.join(' '))})),
+}), error => done({error: String(error)}));
+"""
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_accessibility_no_critical_violations(base_url, browser, axe_source, page):
+    """axe-core injected into the loaded page; all its findings go to artifacts/axe/<page>.json."""
+    open_page(browser, base_url, page)
+    browser.execute_script(axe_source)
+    browser.set_script_timeout(AXE_TIMEOUT_S)
+    try:
+        report = browser.execute_async_script(_AXE_RUN_JS)
+    finally:
+        browser.set_script_timeout(PAGE_TIMEOUT_S)
+    assert "error" not in report, f"{page}: axe failed: {report.get('error')}"
+    (ARTIFACTS / "axe").mkdir(parents=True, exist_ok=True)
+    name = page.removesuffix(".html").replace("/", "_")
+    (ARTIFACTS / "axe" / f"{name}.json").write_text(json.dumps(report, indent=1, ensure_ascii=False),
+                                                    encoding="utf8")
+    critical = [v for v in report["violations"] if v["impact"] == "critical"]
+    assert not critical, f"{page}: critical accessibility violations:\n" + json.dumps(critical, indent=1)
