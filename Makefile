@@ -21,10 +21,11 @@ $(STAMP): requirements.txt pyproject.toml
 # Headless Chromium and its driver for the browser tests, npm for axe-core, a CJK font for
 # the glossary's Chinese terms in screenshots, bubblewrap for the grading sandbox and
 # PostgreSQL for the gradebook test: all from Debian's packages.
-SYSTEM_PACKAGES := chromium chromium-driver npm fonts-wqy-microhei
+SYSTEM_PACKAGES := chromium chromium-driver npm fonts-wqy-microhei bubblewrap postgresql
 system-deps:
 	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-	    || ! command -v npm >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q . ; then \
+	    || ! command -v npm >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q . \
+	    || ! command -v bwrap >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
 	fi
