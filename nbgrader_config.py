@@ -58,3 +58,43 @@ class ShortTestTracebacks(NbGraderPreprocessor):
 
 
 c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearHiddenTests, ShortTestTracebacks]
+
+
+# ---------------------------------------------------------------------------- course-grade
+# `course-grade <assignment>` (course_lib.grader, see GRADING.md) grades in parallel
+# bubblewrap sandboxes.  Its feedback has two more preprocessors; listed here, they make
+# `nbgrader generate_feedback` (e.g. after grading by hand in the formgrader) write the
+# same pages: a summary of every test at the top, and the hidden tests kept out of the
+# outputs as well as the source (a submission can print the running test's code).
+# They import course_lib (and so torch) only when feedback is generated.
+
+
+class RedactHiddenTests(NbGraderPreprocessor):
+    """course_lib.grader.feedback.RedactHiddenTests, imported on first use."""
+
+    def preprocess(self, nb, resources):
+        from course_lib.grader.feedback import RedactHiddenTests as Implementation
+
+        return Implementation(config=self.config).preprocess(nb, resources)
+
+
+class GradingSummary(NbGraderPreprocessor):
+    """course_lib.grader.feedback.GradingSummary, imported on first use."""
+
+    def preprocess(self, nb, resources):
+        from course_lib.grader.feedback import GradingSummary as Implementation
+
+        return Implementation(config=self.config).preprocess(nb, resources)
+
+
+_after_grades = c.GenerateFeedback.preprocessors.index(GetGrades) + 1
+c.GenerateFeedback.preprocessors[_after_grades:_after_grades] = [RedactHiddenTests, GradingSummary]
+
+# Limits and workers of course-grade (its command-line options override these):
+# c.CourseGrade.workers = 8                # parallel sandboxes on this machine
+# c.CourseGrade.cell_timeout = 120         # default: Execute.timeout above
+# c.CourseGrade.notebook_timeout = 900
+# c.CourseGrade.memory = "4G"              # address space per process in the sandbox
+# c.CourseGrade.cpu_time = 900
+# c.CourseGrade.processes = 64
+# c.CourseGrade.file_size = "64M"
