@@ -32,6 +32,8 @@ module has no side effects.  Figures are drawn on ``matplotlib.figure.Figure``
 """
 from __future__ import annotations
 
+import abc
+
 import base64
 import html as html_lib
 import io
@@ -188,7 +190,7 @@ def _shape_figure(setting: ConvSetting, position: int):
     return fig
 
 
-class _Explorer:
+class _Explorer(abc.ABC):
     """What both explorers share: the widget box, its display and its static gallery."""
 
     widget: Any
@@ -214,11 +216,13 @@ class _Explorer:
     def _on_change(self, change) -> None:
         self._update()
 
-    def _update(self) -> None:  # pragma: no cover - defined by the subclasses
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _update(self) -> None:
+        """Redraw the summary and image from the controls' values."""
 
-    def static_html(self) -> str:  # pragma: no cover - defined by the subclasses
-        raise NotImplementedError
+    @abc.abstractmethod
+    def static_html(self) -> str:
+        """The pre-rendered gallery shown where no kernel runs (the static book)."""
 
     def _repr_mimebundle_(self, include=None, exclude=None, **kwargs) -> dict:
         bundle = dict(self.widget._repr_mimebundle_(include=include, exclude=exclude, **kwargs) or {})
