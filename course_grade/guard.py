@@ -119,7 +119,7 @@ class _Guard:
         import course_lib
 
         names = ["course_lib"] + sorted(m.name for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
-                                        if not m.name.startswith("course_lib.grader"))
+                                        if not m.name.startswith("course_grade"))
         for name in names:
             self._add_module(name, strict=True)
         for name in _THIRD_PARTY:

@@ -15,7 +15,7 @@ cells one at a time to a kernel that runs inside.  The kernel sees
 
 and runs as an unprivileged user id of its own (a fresh one per sandbox when
 the grader runs as root), in its own PID, IPC, UTS and network namespaces,
-with resource limits set by :mod:`course_lib.grader._launcher`: address space
+with resource limits set by :mod:`course_grade._launcher`: address space
 (memory), CPU time, number of processes, file size, open files, no core dumps.
 """
 from __future__ import annotations

@@ -4,7 +4,7 @@
 (every code cell in order, errors recorded as outputs, the run goes on after
 an error) with these differences:
 
-* the kernel runs in a :class:`~course_lib.grader.sandbox.Sandbox`;
+* the kernel runs in a :class:`~course_grade.sandbox.Sandbox`;
 * a cell that runs past its time is interrupted; if it cannot be interrupted,
   or the kernel dies (``os._exit``, a segfault, a CPU limit), the kernel is
   restarted, the non-test cells before it are run again to restore the
@@ -181,7 +181,7 @@ class SandboxedExecute(Execute):
         if info is not None and "language_info" in info["content"]:
             self.nb.metadata["language_info"] = info["content"]["language_info"]
         self.guard_token = "_" + secrets.token_hex(12)
-        code = (f"import course_lib.grader.guard as _course_grade_guard\n"
+        code = (f"import course_grade.guard as _course_grade_guard\n"
                 f"_course_grade_guard = _course_grade_guard.install({self.guard_token!r})")
         reply = await self._silent(code, {"summary": "_course_grade_guard"}, 60)
         await self._silent("del _course_grade_guard", {}, 10)
