@@ -15,6 +15,7 @@ Modules, in the order a submission meets them:
 * :mod:`~course_grade.feedback`: per-test summary, hidden tests kept out of outputs.
 * :mod:`~course_grade.export`: CSV and JSON, one column per test cell.
 
-Importing this package loads nothing heavy (the kernel imports
-:mod:`course_grade.guard` from it).  The instructor's guide is ``GRADING.md``.
+The grader imports neither torch nor ``course_lib``: only the guard, sent as
+source into the student's kernel, touches the library it protects.  Importing
+this package loads nothing at all.  The instructor's guide is ``GRADING.md``.
 """

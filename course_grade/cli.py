@@ -27,7 +27,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, parse_size
+from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 FLAG_WORDS = {"limit": "limit hit", "died": "kernel died", "tampering": "tampering", "unreadable": "unreadable",
@@ -149,12 +149,8 @@ def _note(report: dict[str, Any]) -> str:
     return text if len(text) <= 110 else text[:107] + "..."
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    from tqdm import tqdm
-
-    from . import collect as collect_mod
-    from .export import export
+def _open_course(args) -> tuple[Any, Any]:
+    """The course and its nbgrader application; :class:`SetupFailed` when it cannot be graded here."""
     from .pipeline import Course, GradingSetupError, load_app
 
     course_dir = Path(args.course_dir).resolve()
@@ -163,9 +159,267 @@ def main(argv: list[str] | None = None) -> int:
         app = load_app(course_dir, args.db_url)
         limits = _limits(args, app)
         spec = SandboxSpec(read_only=tuple(str(Path(p).resolve()) for p in args.read_only))
+        course_lib_dirs(spec)  # the kernel's Python must find course_lib: say so now, not once per student
         course = Course(course_dir, args.assignment, limits, spec, db_url=args.db_url, app=app,
                         grading_dir=Path(args.output_dir).resolve() if args.output_dir else None)
     except (SandboxError, GradingSetupError) as exc:
+        raise SetupFailed(str(exc)) from None
+    return course, app
+
+
+def _collect(args, course, app) -> None:
+    """``--collect``: copy new submissions from a folder or an LMS zip into ``submitted/``."""
+    from . import collect as collect_mod
+
+    source = Path(args.collect).resolve()
+    try:
+        if source.is_file() or (source.is_dir() and any(p.suffix in (".zip", ".gz") for p in source.iterdir())):
+            regexp = args.collect_regexp or (collect_mod.DEFAULT_ZIP_REGEXP if collect_mod.needs_regexp(app) else None)
+            collect_mod.collect_zip(course.root, args.assignment, source, regexp)
+            print(f"collected {source.name} with nbgrader zip_collect", file=sys.stderr)
+        elif source.is_dir():
+            changed, same = collect_mod.collect_folder(
+                source, course.root / course.coursedir.submitted_directory, args.assignment)
+            print(f"collected {len(changed)} new or changed submissions ({len(same)} unchanged) from {source}",
+                  file=sys.stderr)
+        else:
+            raise collect_mod.CollectError(f"{source} does not exist")
+    except collect_mod.CollectError as exc:
+        raise SetupFailed(str(exc)) from None
+
+
+def _select(args, course) -> tuple[list[str], dict[str, str], list[str], list[str]]:
+    """Every student, the digest of each submission, those to grade, those already graded and unchanged."""
+    students = course.students()
+    if args.student:
+        unknown = [s for s in args.student if s not in students]
+        if unknown:
+            raise SetupFailed(f"no submission of {args.assignment} from {', '.join(unknown)} "
+                              f"in {course.submission_dir('<student>')}")
+        students = [s for s in students if s in args.student]
+    digests = {student: course.submission_hash(student) for student in students}
+    skipped = [s for s in students if not args.force and course.is_current(s, digests[s])]
+    todo = [s for s in students if s not in skipped]
+    return students, digests, todo, skipped
+
+
+class SetupFailed(Exception):
+    """The run cannot start (exit status 2); the message is for the instructor."""
+
+
+class GradingRun:
+    """One run over the students to grade, in four steps per student.
+
+    1. :meth:`prepare` (this process): read and repair the submission, restore the hidden tests;
+    2. a Dask worker runs it in a sandbox (:func:`~course_grade.worker.run_task`), then
+       :meth:`recorded` (this process) writes the grades;
+    3. a worker renders the HTML feedback (:meth:`submit_feedback`);
+    4. :meth:`completed` (this process): feedback, log and state written, the student is done.
+
+    Writes in this process are shielded from Ctrl-C (:class:`Interrupts`).
+    """
+
+    def __init__(self, args, course, app, todo: list[str], digests: dict[str, str], log) -> None:
+        from tqdm import tqdm
+
+        self.args, self.course, self.app, self.todo, self.digests, self.log = args, course, app, todo, digests, log
+        self.rows: list[dict[str, Any]] = []
+        self.counts = {"ok": 0, "flagged": 0, "failed": 0}
+        self.interrupts = Interrupts()
+        self.bar = tqdm(total=len(todo), unit="student", desc=args.assignment, dynamic_ncols=True,
+                        disable=args.no_progress or None, file=sys.stderr)
+        self.client = self.cluster = self.pending = None
+        self.jobs: dict[str, tuple] = {}
+        self.settings: list = []  # the feedback settings, sent to the workers once
+        self.interrupted = False
+
+    # ---------------------------------------------------------------- bookkeeping
+
+    def count(self, status: str) -> None:
+        self.counts[status] += 1
+        self.bar.update(1)
+        self.bar.set_postfix(ok=self.counts["ok"], flagged=self.counts["flagged"], failed=self.counts["failed"],
+                             remaining=self.not_reached, refresh=False)
+
+    @property
+    def not_reached(self) -> int:
+        return len(self.todo) - sum(self.counts.values())
+
+    def failed(self, student: str, exc: BaseException) -> None:
+        text = f"{type(exc).__name__}: {exc}"
+        self.course.log_dir.mkdir(parents=True, exist_ok=True)
+        (self.course.log_dir / f"{student}.log").write_text(
+            f"student: {student}\ngrading FAILED (no grade recorded; run again):\n"
+            f"{''.join(traceback.format_exception(exc))}\n")
+        self.rows.append({"student": student, "score": None, "status": "failed", "note": text[:110]})
+        self.log(f"{student}: FAILED {text}")
+        self.count("failed")
+
+    # ---------------------------------------------------------------- the four steps
+
+    def prepare(self, student: str) -> None:
+        """Step 1: prepare the submission, then send it to a worker (or record at once what cannot run)."""
+        try:
+            prepared = self.course.prepare(student, self.digests[student])
+        except Exception as exc:
+            self.failed(student, exc)
+            return
+        if prepared.task is None:  # nothing can run: recorded at once
+            report = self.recorded(prepared, None)
+            if report is not None:
+                self.submit_feedback(report)
+            return
+        from .worker import run_task
+
+        future = self.client.submit(run_task, prepared.task, pure=False,
+                                    key=f"grade-{self.args.assignment}-{student}-{prepared.hash[:10]}")
+        self.jobs[future.key] = ("grade", prepared)
+        self.pending.add(future)
+
+    def recorded(self, prepared, result):
+        """Step 2 (this process): write the grades; returns the report, or None when it failed."""
+        with self.interrupts.critical():
+            try:
+                if isinstance(result, BaseException):
+                    raise RuntimeError(f"the worker failed: {type(result).__name__}: {result}")
+                return self.course.record(prepared, result)
+            except Exception as exc:
+                self.failed(prepared.student, exc)
+                return None
+
+    def submit_feedback(self, report) -> None:
+        """Step 3 (a worker): render the HTML feedback."""
+        if self.args.no_feedback:
+            self.completed(report, None)
+            return
+        from .worker import render_feedback
+
+        try:
+            job = self.course.feedback_job(report["student"])
+            if not self.settings:
+                self.settings.append(self.client.scatter([self.course.feedback_settings()], broadcast=True)[0])
+        except Exception as exc:
+            self.completed(report, exc)
+            return
+        future = self.client.submit(render_feedback, job, self.settings[0], pure=False, priority=1,
+                                    key=f"feedback-{self.args.assignment}-{report['student']}-{report['hash'][:10]}")
+        self.jobs[future.key] = ("feedback", report)
+        self.pending.add(future)
+
+    def completed(self, report, pages) -> None:
+        """Step 4 (this process): feedback written, then the log and the state that marks the student done."""
+        student = report["student"]
+        with self.interrupts.critical():
+            try:
+                extra = ""
+                if isinstance(pages, BaseException):
+                    report["flags"].append("no-feedback")
+                    extra = f"feedback could not be generated: {type(pages).__name__}: {pages}"
+                    self.log(f"{student}: {extra}")
+                elif pages is not None:
+                    self.course.write_feedback(student, pages)
+                self.course.write_log(report, extra)
+                self.course.save_state(report)
+            except Exception as exc:
+                self.failed(student, exc)
+                return
+            serious = {"limit", "died", "tampering", "unreadable", "no-feedback"} & set(report["flags"])
+            status = "flagged" if serious else "ok"
+            self.rows.append({"student": student, "score": report["score"], "max_score": report["max_score"],
+                              "status": status, "note": _note(report)})
+            self.log(f"{student}: {report['score']:g}/{report['max_score']:g} {status} {_note(report)}")
+            self.count(status)
+
+    def handle(self, future, result) -> None:
+        """A worker finished step 2's grading or step 3's feedback: go on with the next step."""
+        kind, payload = self.jobs.pop(future.key)
+        if future.status == "error":  # as_completed gives (type, exception, traceback) then
+            result = result[1] if isinstance(result, tuple) and len(result) == 3 else RuntimeError(str(result))
+        if kind == "grade":
+            report = self.recorded(payload, result)
+            if report is not None:
+                self.submit_feedback(report)
+        else:
+            self.completed(payload, result)
+
+    # ---------------------------------------------------------------- the run
+
+    def run(self) -> None:
+        """Grade every student of ``todo``; Ctrl-C (or SIGTERM) stops after the current write."""
+        previous_int = signal.signal(signal.SIGINT, self.interrupts.handler)
+        previous_term = signal.signal(signal.SIGTERM, self.interrupts.handler)  # `kill` stops as cleanly as Ctrl-C
+        try:
+            if self.todo:
+                self._stream()
+        except KeyboardInterrupt:
+            self.interrupted = True
+        finally:
+            self.bar.close()
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            self._stop_dask()
+            signal.signal(signal.SIGINT, previous_int)
+            signal.signal(signal.SIGTERM, previous_term)
+
+    def _stream(self) -> None:
+        """Send the students to the workers one by one, handling every result as soon as it is ready."""
+        from distributed import as_completed
+
+        workers = self.args.workers or self.app.config.get("CourseGrade", {}).get("workers") or os.cpu_count() or 1
+        self.client, self.cluster = _start_dask(self.args, int(workers))
+        self.log(f"dask: {self.client.scheduler.address if self.client.scheduler else self.args.scheduler}, "
+                 f"{len(self.client.scheduler_info().get('workers', {}))} workers")
+        self.pending = as_completed(with_results=True, raise_errors=False)
+        for student in self.todo:
+            self.prepare(student)
+            if self.pending.has_ready():
+                for future, result in self.pending.next_batch(block=False):
+                    self.handle(future, result)
+        for future, result in self.pending:
+            self.handle(future, result)
+
+    def _stop_dask(self) -> None:
+        if self.client is not None:
+            with contextlib.suppress(Exception):
+                self.client.close(timeout=10)
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close(timeout=20)
+
+
+def _export(args, course, students: list[str]) -> None:
+    """grades.csv and grades.json of every student of the assignment, one column per test cell."""
+    from .export import export
+
+    reports = {s: r for s in students if (r := course.load_state(s))}
+    order = {name: [c.metadata.nbgrader.grade_id for c in nb.cells
+                    if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+             for name, nb in course.release.items()}
+    export(course.db_url, course.coursedir.course_id, args.assignment, course.grading_dir / "grades.csv",
+           course.grading_dir / "grades.json", order, reports)
+    print(f"grades: {course.grading_dir / 'grades.csv'} and grades.json")
+
+
+def _report(run: GradingRun, course, skipped: list[str], elapsed: float, log) -> None:
+    """The summary table and totals on stdout, the totals in the run's log."""
+    counts = run.counts
+    print(_summary(run.rows, course.max_score))
+    graded = counts["ok"] + counts["flagged"]
+    print(f"\n{graded} graded ({counts['flagged']} flagged), {counts['failed']} failed, {len(skipped)} skipped, "
+          f"{run.not_reached} not reached, in {elapsed:.1f} s"
+          + (f" ({elapsed / max(1, sum(counts.values())):.1f} s per submission)" if counts else ""))
+    print(f"logs: {course.log_dir}")
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    log(f"done: {graded} graded, {counts['failed']} failed, {len(skipped)} skipped in {elapsed:.1f} s"
+        + (" (interrupted)" if run.interrupted else "")
+        + f"; this process used {usage.ru_utime + usage.ru_stime:.1f} s of CPU")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``course-grade``: set up, collect, select, grade, report, export; the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        course, app = _open_course(args)
+    except SetupFailed as exc:
         print(f"course-grade: {exc}", file=sys.stderr)
         return EXIT_SETUP
     if os.geteuid() != 0:
@@ -173,215 +427,34 @@ def main(argv: list[str] | None = None) -> int:
               "the process limit then counts per sandbox only where the kernel supports it (see GRADING.md)",
               file=sys.stderr)
     course.grading_dir.mkdir(parents=True, exist_ok=True)
-    run_log = open(course.grading_dir / "course-grade.log", "a")
+    with open(course.grading_dir / "course-grade.log", "a") as run_log:
+        def log(message: str) -> None:
+            run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
+            run_log.flush()
 
-    def log(message: str) -> None:
-        run_log.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {message}\n")
-        run_log.flush()
-
-    log(f"run: {' '.join(sys.argv)}; limits: {limits.describe()}")
-    if args.collect:
-        source = Path(args.collect).resolve()
+        log(f"run: {' '.join(sys.argv)}; limits: {course.limits.describe()}")
         try:
-            if source.is_file() or (source.is_dir() and any(p.suffix in (".zip", ".gz") for p in source.iterdir())):
-                regexp = args.collect_regexp or (collect_mod.DEFAULT_ZIP_REGEXP if collect_mod.needs_regexp(app) else None)
-                collect_mod.collect_zip(course_dir, args.assignment, source, regexp)
-                print(f"collected {source.name} with nbgrader zip_collect", file=sys.stderr)
-            elif source.is_dir():
-                changed, same = collect_mod.collect_folder(
-                    source, course_dir / course.coursedir.submitted_directory, args.assignment)
-                print(f"collected {len(changed)} new or changed submissions ({len(same)} unchanged) from {source}",
-                      file=sys.stderr)
-            else:
-                raise collect_mod.CollectError(f"{source} does not exist")
-        except collect_mod.CollectError as exc:
+            if args.collect:
+                _collect(args, course, app)
+            students, digests, todo, skipped = _select(args, course)
+        except SetupFailed as exc:
             print(f"course-grade: {exc}", file=sys.stderr)
             return EXIT_SETUP
+        print(f"{args.assignment}: {len(students)} submissions, {len(todo)} to grade, "
+              f"{len(skipped)} already graded (unchanged; --force to grade again)", file=sys.stderr)
+        log(f"{len(students)} submissions, {len(todo)} to grade, {len(skipped)} skipped")
 
-    students = course.students()
-    if args.student:
-        unknown = [s for s in args.student if s not in students]
-        if unknown:
-            print(f"course-grade: no submission of {args.assignment} from {', '.join(unknown)} "
-                  f"in {course.submission_dir('<student>')}", file=sys.stderr)
-            return EXIT_SETUP
-        students = [s for s in students if s in args.student]
-    todo, skipped = [], []
-    digests = {}
-    for student in students:
-        digests[student] = course.submission_hash(student)
-        if not args.force and course.is_current(student, digests[student]):
-            skipped.append(student)
-        else:
-            todo.append(student)
-    print(f"{args.assignment}: {len(students)} submissions, {len(todo)} to grade, "
-          f"{len(skipped)} already graded (unchanged; --force to grade again)", file=sys.stderr)
-    log(f"{len(students)} submissions, {len(todo)} to grade, {len(skipped)} skipped")
-
-    rows: list[dict[str, Any]] = []
-    counts = {"ok": 0, "flagged": 0, "failed": 0}
-    interrupts = Interrupts()
-    previous_handler = signal.signal(signal.SIGINT, interrupts.handler)
-    previous_term = signal.signal(signal.SIGTERM, interrupts.handler)  # `kill` stops as cleanly as Ctrl-C
-    bar = tqdm(total=len(todo), unit="student", desc=args.assignment, dynamic_ncols=True,
-               disable=args.no_progress or None, file=sys.stderr)
-    client = cluster = None
-    interrupted = False
-    started = time.perf_counter()
-
-    def count(student: str, status: str) -> None:
-        counts[status] += 1
-        bar.update(1)
-        bar.set_postfix(ok=counts["ok"], flagged=counts["flagged"], failed=counts["failed"],
-                        remaining=len(todo) - sum(counts.values()), refresh=False)
-
-    def failed(student: str, exc: BaseException) -> None:
-        text = f"{type(exc).__name__}: {exc}"
-        course.log_dir.mkdir(parents=True, exist_ok=True)
-        (course.log_dir / f"{student}.log").write_text(
-            f"student: {student}\ngrading FAILED (no grade recorded; run again):\n"
-            f"{''.join(traceback.format_exception(exc))}\n")
-        rows.append({"student": student, "score": None, "status": "failed", "note": text[:110]})
-        log(f"{student}: FAILED {text}")
-        count(student, "failed")
-
-    def recorded(prepared, result):
-        """Step 2 (this process): write the grades; returns the report, or None when it failed."""
-        with interrupts.critical():
-            try:
-                if isinstance(result, BaseException):
-                    raise RuntimeError(f"the worker failed: {type(result).__name__}: {result}")
-                return course.record(prepared, result)
-            except Exception as exc:
-                failed(prepared.student, exc)
-                return None
-
-    def completed(report, pages) -> None:
-        """Step 4 (this process): feedback written, then the log and the state that marks the student done."""
-        student = report["student"]
-        with interrupts.critical():
-            try:
-                extra = ""
-                if isinstance(pages, BaseException):
-                    report["flags"].append("no-feedback")
-                    extra = f"feedback could not be generated: {type(pages).__name__}: {pages}"
-                    log(f"{student}: {extra}")
-                elif pages is not None:
-                    course.write_feedback(student, pages)
-                course.write_log(report, extra)
-                course.save_state(report)
-            except Exception as exc:
-                failed(student, exc)
-                return
-            serious = {"limit", "died", "tampering", "unreadable", "no-feedback"} & set(report["flags"])
-            status = "flagged" if serious else "ok"
-            rows.append({"student": student, "score": report["score"], "max_score": report["max_score"],
-                         "status": status, "note": _note(report)})
-            log(f"{student}: {report['score']:g}/{report['max_score']:g} {status} {_note(report)}")
-            count(student, status)
-
-    try:
-        if todo:
-            from distributed import as_completed
-
-            workers = args.workers or app.config.get("CourseGrade", {}).get("workers") or os.cpu_count() or 1
-            client, cluster = _start_dask(args, int(workers))
-            log(f"dask: {client.scheduler.address if client.scheduler else args.scheduler}, "
-                f"{len(client.scheduler_info().get('workers', {}))} workers")
-            from .worker import render_feedback, run_task
-
-            pending = as_completed(with_results=True, raise_errors=False)
-            jobs: dict[str, tuple] = {}
-            settings: list = []  # the feedback settings, sent to the workers once
-
-            def submit_feedback(report) -> None:
-                """Step 3 (a worker): render the HTML feedback."""
-                if args.no_feedback:
-                    completed(report, None)
-                    return
-                try:
-                    job = course.feedback_job(report["student"])
-                    if not settings:
-                        settings.append(client.scatter([course.feedback_settings()], broadcast=True)[0])
-                except Exception as exc:
-                    completed(report, exc)
-                    return
-                future = client.submit(render_feedback, job, settings[0], key=f"feedback-{args.assignment}-{report['student']}-"
-                                                               f"{report['hash'][:10]}", pure=False, priority=1)
-                jobs[future.key] = ("feedback", report)
-                pending.add(future)
-
-            def handle(future, result) -> None:
-                kind, payload = jobs.pop(future.key)
-                if future.status == "error":  # as_completed gives (type, exception, traceback) then
-                    result = result[1] if isinstance(result, tuple) and len(result) == 3 else RuntimeError(str(result))
-                if kind == "grade":
-                    report = recorded(payload, result)
-                    if report is not None:
-                        submit_feedback(report)
-                else:
-                    completed(payload, result)
-
-            for student in todo:
-                # Step 1 (this process): read and repair the submission, restore the hidden tests.
-                try:
-                    prepared = course.prepare(student, digests[student])
-                except Exception as exc:
-                    failed(student, exc)
-                    continue
-                if prepared.task is None:  # nothing can run: recorded at once
-                    report = recorded(prepared, None)
-                    if report is not None:
-                        submit_feedback(report)
-                else:
-                    future = client.submit(run_task, prepared.task, pure=False,
-                                           key=f"grade-{args.assignment}-{student}-{prepared.hash[:10]}")
-                    jobs[future.key] = ("grade", prepared)
-                    pending.add(future)
-                if pending.has_ready():
-                    for future, result in pending.next_batch(block=False):
-                        handle(future, result)
-            for future, result in pending:
-                handle(future, result)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        bar.close()
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        if client is not None:
-            with contextlib.suppress(Exception):
-                client.close(timeout=10)
-        if cluster is not None:
-            with contextlib.suppress(Exception):
-                cluster.close(timeout=20)
-        signal.signal(signal.SIGINT, previous_handler)
-        signal.signal(signal.SIGTERM, previous_term)
-
-    elapsed = time.perf_counter() - started
-    print(_summary(rows, course.max_score))
-    graded = counts["ok"] + counts["flagged"]
-    print(f"\n{graded} graded ({counts['flagged']} flagged), {counts['failed']} failed, {len(skipped)} skipped, "
-          f"{len(todo) - sum(counts.values())} not reached, in {elapsed:.1f} s"
-          + (f" ({elapsed / max(1, sum(counts.values())):.1f} s per submission)" if counts else ""))
-    print(f"logs: {course.log_dir}")
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    log(f"done: {graded} graded, {counts['failed']} failed, {len(skipped)} skipped in {elapsed:.1f} s"
-        + (" (interrupted)" if interrupted else "")
-        + f"; this process used {usage.ru_utime + usage.ru_stime:.1f} s of CPU")
-    if not args.no_export and not interrupted:
-        reports = {s: r for s in students if (r := course.load_state(s))}
-        order = {name: [c.metadata.nbgrader.grade_id for c in nb.cells
-                        if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
-                 for name, nb in course.release.items()}
-        export(course.db_url, course.coursedir.course_id, args.assignment, course.grading_dir / "grades.csv",
-               course.grading_dir / "grades.json", order, reports)
-        print(f"grades: {course.grading_dir / 'grades.csv'} and grades.json")
-    run_log.close()
-    if interrupted:
+        run = GradingRun(args, course, app, todo, digests, log)
+        started = time.perf_counter()
+        run.run()
+        _report(run, course, skipped, time.perf_counter() - started, log)
+        if not args.no_export and not run.interrupted:
+            _export(args, course, students)
+    if run.interrupted:
         print("interrupted: everything graded so far is recorded; run the same command again to continue",
               file=sys.stderr)
         return EXIT_INTERRUPTED
-    return EXIT_FAILED if counts["failed"] else EXIT_OK
+    return EXIT_FAILED if run.counts["failed"] else EXIT_OK
 
 
 def entry_point() -> None:
