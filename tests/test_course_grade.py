@@ -85,7 +85,11 @@ def test_the_sandbox_binds_the_course_lib_the_kernel_imports(tmp_path: Path):
     package = fake_course_lib(tmp_path)
     spec = SandboxSpec(env={"PYTHONPATH": str(package.parent)}, bwrap="true")
     assert course_lib_dirs(spec) == [str(package.resolve())]
-    command = Sandbox(Limits(), spec).command(["kernel"])
+    sandbox = Sandbox(Limits(), spec)
+    try:
+        command = sandbox.command(["kernel"])
+    finally:
+        sandbox.cleanup()
     binds = {command[i + 1] for i, arg in enumerate(command) if arg == "--ro-bind"}
     assert str(package.resolve()) in binds
     assert str(REPO / "course_lib") not in binds
