@@ -22,6 +22,7 @@ import os
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -159,7 +160,8 @@ def _open_course(args) -> tuple[Any, Any]:
         app = load_app(course_dir, args.db_url)
         limits = _limits(args, app)
         spec = SandboxSpec(read_only=tuple(str(Path(p).resolve()) for p in args.read_only))
-        course_lib_dirs(spec)  # the kernel's Python must find course_lib: say so now, not once per student
+        if not args.scheduler:  # the kernel's Python must find course_lib: say so now, not once per student
+            course_lib_dirs(spec)  # (on a cluster each worker is asked: see GradingRun._check_workers)
         course = Course(course_dir, args.assignment, limits, spec, db_url=args.db_url, app=app,
                         grading_dir=Path(args.output_dir).resolve() if args.output_dir else None)
     except (SandboxError, GradingSetupError) as exc:
@@ -230,8 +232,11 @@ class GradingRun:
                         disable=args.no_progress or None, file=sys.stderr)
         self.client = self.cluster = self.pending = None
         self.jobs: dict[str, tuple] = {}
-        self.settings: list = []  # the feedback settings, sent to the workers once
+        self.settings: list = []  # the feedback settings, computed once
         self.interrupted = False
+        self.lost_workers: list[str] = []  # workers that left the cluster unexpectedly during the run
+        self.rerun: set[str] = set()       # students whose grading restarted on another worker
+        self._watch_stop: threading.Event | None = None
 
     # ---------------------------------------------------------------- bookkeeping
 
@@ -296,8 +301,8 @@ class GradingRun:
 
         try:
             job = self.course.feedback_job(report["student"])
-            if not self.settings:
-                self.settings.append(self.client.scatter([self.course.feedback_settings()], broadcast=True)[0])
+            if not self.settings:  # in every task, not scattered: a worker that dies cannot take it along
+                self.settings.append(self.course.feedback_settings())
         except Exception as exc:
             self.completed(report, exc)
             return
@@ -360,12 +365,75 @@ class GradingRun:
             signal.signal(signal.SIGINT, previous_int)
             signal.signal(signal.SIGTERM, previous_term)
 
+    def _watch_workers(self, stop) -> None:
+        """Notice workers that leave the cluster during the run (a machine that died, a worker killed).
+
+        Dask runs their unfinished tasks again on other workers; each result
+        still reaches this process once (one future per student), so it is
+        recorded once.  Here it is only counted, for the summary: the
+        scheduler's own record of the removal (``get_events(address)``) names
+        the tasks the worker was running.  (Subscribing to the scheduler's
+        topic "all" is avoided: some of its events cannot be serialized and
+        would cut this client off.)
+        """
+        known: set[str] = set()
+        while not stop.wait(1.0):
+            try:
+                workers = set(self.client.scheduler_info(n_workers=-1).get("workers", {}))
+            except Exception:
+                continue
+            for address in sorted(known - workers):
+                self._worker_gone(address)
+            known = workers
+
+    def _worker_gone(self, address: str) -> None:
+        keys: set[str] = set()
+        expected = False
+        try:
+            for _, msg in self.client.get_events(address):
+                if isinstance(msg, dict) and msg.get("action") == "remove-worker":
+                    keys = set(msg.get("processing-tasks", ())) | set(msg.get("lost-computed-tasks", ()))
+                    expected = bool(msg.get("expected"))
+        except Exception:
+            pass
+        if expected:
+            return
+        self.lost_workers.append(address)
+        for key in keys:
+            job = self.jobs.get(key)  # (read from the watcher's thread: never iterate over it here)
+            if job is not None:
+                self.rerun.add(job[1]["student"] if job[0] == "feedback" else job[1].student)
+        self.log(f"worker {address} lost; what it was running is re-run on other workers: "
+                 f"{', '.join(sorted(self.rerun)) or 'nothing'}")
+
+    def _check_workers(self) -> None:
+        """On a cluster: every worker must find bubblewrap and ``course_lib`` (each asks its own Python)."""
+        from .worker import check_worker
+
+        try:
+            self.client.wait_for_workers(1, timeout=120)
+        except TimeoutError:
+            raise SetupFailed(f"no worker joined the scheduler {self.args.scheduler} within 120 s") from None
+        answers = self.client.run(check_worker, self.course.sandbox.to_dict())
+        bad = {addr: a["error"] for addr, a in answers.items() if "error" in a}
+        for addr, answer in sorted(answers.items()):
+            self.log(f"worker {addr} ({answer['host']}): python {answer['python']}, "
+                     + (f"course_lib {', '.join(answer['course_lib'])}" if "course_lib" in answer
+                        else f"cannot grade: {answer['error']}"))
+        if bad:
+            raise SetupFailed("workers that cannot grade:\n" + "\n".join(f"  {a}: {e}" for a, e in sorted(bad.items())))
+
     def _stream(self) -> None:
         """Send the students to the workers one by one, handling every result as soon as it is ready."""
         from distributed import as_completed
 
         workers = self.args.workers or self.app.config.get("CourseGrade", {}).get("workers") or os.cpu_count() or 1
         self.client, self.cluster = _start_dask(self.args, int(workers))
+        if self.args.scheduler:
+            self._check_workers()
+        self._watch_stop = threading.Event()
+        threading.Thread(target=self._watch_workers, args=(self._watch_stop,), daemon=True,
+                         name="course-grade-workers").start()
         self.log(f"dask: {self.client.scheduler.address if self.client.scheduler else self.args.scheduler}, "
                  f"{len(self.client.scheduler_info().get('workers', {}))} workers")
         self.pending = as_completed(with_results=True, raise_errors=False)
@@ -378,6 +446,8 @@ class GradingRun:
             self.handle(future, result)
 
     def _stop_dask(self) -> None:
+        if self._watch_stop is not None:
+            self._watch_stop.set()
         if self.client is not None:
             with contextlib.suppress(Exception):
                 self.client.close(timeout=10)
@@ -407,6 +477,12 @@ def _report(run: GradingRun, course, skipped: list[str], elapsed: float, log) ->
     print(f"\n{graded} graded ({counts['flagged']} flagged), {counts['failed']} failed, {len(skipped)} skipped, "
           f"{run.not_reached} not reached, in {elapsed:.1f} s"
           + (f" ({elapsed / max(1, sum(counts.values())):.1f} s per submission)" if counts else ""))
+    if run.lost_workers:
+        lost = (f"{len(run.lost_workers)} worker{'s' if len(run.lost_workers) > 1 else ''} lost; "
+                f"{len(run.rerun)} submission{'s' if len(run.rerun) != 1 else ''} re-run on other workers"
+                + (f" ({', '.join(sorted(run.rerun))})" if run.rerun else "") + "; each was recorded once")
+        print(lost)
+        log(lost)
     print(f"logs: {course.log_dir}")
     usage = resource.getrusage(resource.RUSAGE_SELF)
     log(f"done: {graded} graded, {counts['failed']} failed, {len(skipped)} skipped in {elapsed:.1f} s"
@@ -446,7 +522,12 @@ def main(argv: list[str] | None = None) -> int:
 
         run = GradingRun(args, course, app, todo, digests, log)
         started = time.perf_counter()
-        run.run()
+        try:
+            run.run()
+        except SetupFailed as exc:
+            print(f"course-grade: {exc}", file=sys.stderr)
+            log(f"stopped: {exc}")
+            return EXIT_SETUP
         _report(run, course, skipped, time.perf_counter() - started, log)
         if not args.no_export and not run.interrupted:
             _export(args, course, students)

@@ -29,6 +29,7 @@ import os
 import secrets
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -92,9 +93,15 @@ class Limits:
 
 @dataclasses.dataclass
 class SandboxSpec:
-    """Where things are, as seen by the worker that starts the sandbox."""
+    """Where things are, as seen by the worker that starts the sandbox.
 
-    python: str = sys.executable
+    ``python`` empty (the default) means the Python of the process that starts
+    the sandbox: on a Dask worker, that worker's own interpreter, wherever its
+    checkout and environment live.  The instructor's process sends the spec
+    without resolving it (see :meth:`resolved`).
+    """
+
+    python: str = ""
     read_only: tuple[str, ...] = ()       # extra host paths the kernel may read (e.g. a data set)
     bwrap: str = "bwrap"
     env: dict[str, str] = dataclasses.field(default_factory=dict)
@@ -107,6 +114,10 @@ class SandboxSpec:
         data = dict(data)
         data["read_only"] = tuple(data.get("read_only", ()))
         return cls(**data)
+
+    def resolved(self) -> "SandboxSpec":
+        """This spec with ``python`` filled in here (where the kernel will run)."""
+        return self if self.python else dataclasses.replace(self, python=sys.executable)
 
 
 class SandboxError(RuntimeError):
@@ -156,35 +167,61 @@ def kernel_env(spec: SandboxSpec, home: str = "/home/student") -> dict[str, str]
     return env
 
 
-_FIND_COURSE_LIB = ("import importlib.util, json\n"
-                    "spec = importlib.util.find_spec('course_lib')\n"
-                    "print(json.dumps(None if spec is None else list(spec.submodule_search_locations or [])))\n")
+_PROBE = ("import importlib.util, json, sys\n"
+          "spec = importlib.util.find_spec('course_lib')\n"
+          "print(json.dumps({'course_lib': None if spec is None else list(spec.submodule_search_locations or []),\n"
+          "                  'path': [p for p in sys.path if p], 'prefix': [sys.prefix, sys.base_prefix]}))\n")
 
 
 @functools.lru_cache(maxsize=8)
-def _course_lib_dirs(python: str, env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+def _probe(python: str, env: tuple[tuple[str, str], ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
     with tempfile.TemporaryDirectory(prefix="course-lib-probe-") as empty:
-        proc = subprocess.run([python, "-c", _FIND_COURSE_LIB], cwd=empty, env=dict(env, HOME=empty),
+        proc = subprocess.run([python, "-c", _PROBE], cwd=empty, env=dict(env, HOME=empty),
                               capture_output=True, text=True, timeout=120)
     lines = proc.stdout.strip().splitlines()
-    found = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
-    if not found:
+    found = json.loads(lines[-1]) if proc.returncode == 0 and lines else {}
+    if not found.get("course_lib"):
         detail = proc.stderr.strip().splitlines()[-1:] if proc.returncode else ["importlib finds no course_lib"]
-        raise SandboxError(f"the kernel's Python ({python}) cannot import course_lib ({' '.join(detail)}); "
-                           f"install the course into that environment (`pip install -e .` in the course "
-                           f"repository)")
-    return tuple(str(Path(d).resolve()) for d in found)
+        raise SandboxError(f"the kernel's Python ({python}) on {socket.gethostname()} cannot import course_lib "
+                           f"({' '.join(detail)}); install the course into that environment (`pip install -e .` "
+                           f"in the course repository)")
+    lib = tuple(str(Path(d).resolve()) for d in found["course_lib"])
+    prefixes = [str(Path(d).resolve()) for d in found["prefix"] if os.path.isdir(d)]
+    roots = tuple(prefixes) + tuple(d for d in (str(Path(p).resolve()) for p in found["path"] if os.path.isabs(p))
+                                    if os.path.isdir(d) and _library_dir(d, prefixes))
+    return lib, roots
+
+
+def _library_dir(path: str, prefixes: list[str]) -> bool:
+    """Whether a ``sys.path`` entry may be bound whole: inside the installation, or a site-packages.
+
+    Any other entry (a checkout put on the path by a ``.pth`` file) could hold
+    the course's solutions next to ``course_lib``: of it, only the package is bound.
+    """
+    inside = any(path == p or path.startswith(p.rstrip("/") + "/") for p in prefixes)
+    return inside or os.path.basename(path) in ("site-packages", "dist-packages")
+
+
+def _kernel_probe(spec: SandboxSpec) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    spec = spec.resolved()
+    return _probe(spec.python, tuple(sorted(kernel_env(spec).items())))
 
 
 def course_lib_dirs(spec: SandboxSpec) -> list[str]:
     """The directories of the ``course_lib`` package the sandboxed kernel will import.
 
-    Asked of the kernel's own Python (``spec.python``) with the kernel's
+    Asked of the kernel's own Python (``spec.python``, resolved where this
+    runs: on the worker that starts the sandbox) with the kernel's
     environment, in an empty working directory: the grader's own import path
     (e.g. a ``PYTHONPATH`` pointing at another checkout) does not count.  The
     grader itself never imports ``course_lib``.
     """
-    return list(_course_lib_dirs(spec.python, tuple(sorted(kernel_env(spec).items()))))
+    return list(_kernel_probe(spec)[0])
+
+
+def import_roots(spec: SandboxSpec) -> list[str]:
+    """The directories the kernel's Python imports from (its ``sys.path`` and prefixes), bound read-only."""
+    return list(_kernel_probe(spec)[1])
 
 
 def _parents(path: str) -> list[str]:
@@ -198,7 +235,7 @@ class Sandbox:
     def __init__(self, limits: Limits, spec: SandboxSpec | None = None,
                  files: dict[str, bytes] | None = None, workdir_name: str = "work"):
         self.limits = limits
-        self.spec = spec or SandboxSpec()
+        self.spec = (spec or SandboxSpec()).resolved()
         self.bwrap = check_bwrap(self.spec.bwrap)
         self.privileged = os.geteuid() == 0
         # A fresh unprivileged uid per sandbox (as root): process limits and signals never
@@ -262,8 +299,8 @@ class Sandbox:
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/dev/shm"]
         # Python, the course library, the launcher (this file only), extra read-only paths, the socket directory
-        binds = (_python_roots(self.spec.python) + course_lib_dirs(self.spec) + [str(LAUNCHER)]
-                 + list(self.spec.read_only))
+        binds = (_python_roots(self.spec.python) + import_roots(self.spec) + course_lib_dirs(self.spec)
+                 + [str(LAUNCHER)] + list(self.spec.read_only))
         made: set[str] = {"/tmp", "/home", "/etc", "/usr", self.home}
         for path in sorted(_minimal_cover(binds)):
             for parent in _parents(path):

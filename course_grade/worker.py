@@ -17,7 +17,7 @@ from typing import Any
 
 from .execute import SandboxedExecute
 from .notebooks import from_json, to_json
-from .sandbox import Limits, SandboxSpec
+from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -44,6 +44,23 @@ def run_task(task: dict[str, Any]) -> dict[str, Any]:
                            + traceback.format_exc(limit=8))
     result["seconds"] = time.perf_counter() - started
     return result
+
+
+def check_worker(sandbox: dict[str, Any]) -> dict[str, Any]:
+    """Whether this machine can run sandboxes: bubblewrap, and the ``course_lib`` its kernels import.
+
+    Sent to every worker of a cluster (``Client.run``) before grading starts,
+    because the answer depends on the machine: each looks up ``course_lib``
+    with its own Python, where its kernels will run.
+    """
+    spec = SandboxSpec.from_dict(sandbox).resolved()
+    answer: dict[str, Any] = {"host": socket.gethostname(), "python": spec.python}
+    try:
+        check_bwrap(spec.bwrap)
+        answer["course_lib"] = course_lib_dirs(spec)
+    except SandboxError as exc:
+        answer["error"] = str(exc)
+    return answer
 
 
 def render_feedback(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, str]:
