@@ -31,6 +31,7 @@ from typing import Any
 from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
+GROUP = 50  # students whose grades are written in one gradebook transaction (those that arrived together)
 FLAG_WORDS = {"limit": "limit hit", "died": "kernel died", "tampering": "tampering", "unreadable": "unreadable",
               "repaired": "repaired", "restored": "monkeypatch undone", "processes": "processes killed"}
 
@@ -270,9 +271,7 @@ class GradingRun:
             self.failed(student, exc)
             return
         if prepared.task is None:  # nothing can run: recorded at once
-            report = self.recorded(prepared, None)
-            if report is not None:
-                self.submit_feedback(report)
+            self.recorded_group([(prepared, None)])
             return
         from .worker import run_task
 
@@ -281,16 +280,27 @@ class GradingRun:
         self.jobs[future.key] = ("grade", prepared)
         self.pending.add(future)
 
-    def recorded(self, prepared, result):
-        """Step 2 (this process): write the grades; returns the report, or None when it failed."""
+    def recorded_group(self, items: list[tuple]) -> None:
+        """Step 2 (this process): write the grades of several students in one transaction, then
+        send each one's feedback; a student whose result cannot be written is reported as failed."""
         with self.interrupts.critical():
-            try:
+            cleaned = []
+            for prepared, result in items:
                 if isinstance(result, BaseException):
-                    raise RuntimeError(f"the worker failed: {type(result).__name__}: {result}")
-                return self.course.record(prepared, result)
-            except Exception as exc:
-                self.failed(prepared.student, exc)
-                return None
+                    result = {"error": f"the worker failed: {type(result).__name__}: {result}"}
+                cleaned.append((prepared, result))
+            try:
+                outcomes = self.course.record_group(cleaned)
+            except Exception as exc:  # not even one at a time: the gradebook itself failed
+                outcomes = [exc] * len(cleaned)
+            reports = []
+            for (prepared, _), outcome in zip(cleaned, outcomes):
+                if isinstance(outcome, BaseException):
+                    self.failed(prepared.student, outcome)
+                else:
+                    reports.append(outcome)
+        for report in reports:
+            self.submit_feedback(report)
 
     def submit_feedback(self, report) -> None:
         """Step 3 (a worker): render the HTML feedback."""
@@ -318,9 +328,14 @@ class GradingRun:
             try:
                 extra = ""
                 if isinstance(pages, BaseException):
-                    report["flags"].append("no-feedback")
-                    extra = f"feedback could not be generated: {type(pages).__name__}: {pages}"
-                    self.log(f"{student}: {extra}")
+                    # e.g. the cluster went away (scheduler or worker lost): render it here instead
+                    self.log(f"{student}: feedback rendered here, the worker's failed: {type(pages).__name__}: {pages}")
+                    try:
+                        self.course.feedback(student)
+                    except Exception as exc:
+                        report["flags"].append("no-feedback")
+                        extra = f"feedback could not be generated: {type(exc).__name__}: {exc}"
+                        self.log(f"{student}: {extra}")
                 elif pages is not None:
                     self.course.write_feedback(student, pages)
                 self.course.write_log(report, extra)
@@ -335,17 +350,23 @@ class GradingRun:
             self.log(f"{student}: {report['score']:g}/{report['max_score']:g} {status} {_note(report)}")
             self.count(status)
 
-    def handle(self, future, result) -> None:
-        """A worker finished step 2's grading or step 3's feedback: go on with the next step."""
-        kind, payload = self.jobs.pop(future.key)
-        if future.status == "error":  # as_completed gives (type, exception, traceback) then
-            result = result[1] if isinstance(result, tuple) and len(result) == 3 else RuntimeError(str(result))
-        if kind == "grade":
-            report = self.recorded(payload, result)
-            if report is not None:
-                self.submit_feedback(report)
-        else:
-            self.completed(payload, result)
+    def handle(self, batch: list[tuple]) -> None:
+        """Workers finished step 2's grading or step 3's feedback: go on with the next step.
+
+        The grades that arrived together are written together, up to
+        :data:`GROUP` students per gradebook transaction.
+        """
+        grades = []
+        for future, result in batch:
+            kind, payload = self.jobs.pop(future.key)
+            if future.status == "error":  # as_completed gives (type, exception, traceback) then
+                result = result[1] if isinstance(result, tuple) and len(result) == 3 else RuntimeError(str(result))
+            if kind == "grade":
+                grades.append((payload, result))
+            else:
+                self.completed(payload, result)
+        for start in range(0, len(grades), GROUP):
+            self.recorded_group(grades[start:start + GROUP])
 
     # ---------------------------------------------------------------- the run
 
@@ -440,10 +461,9 @@ class GradingRun:
         for student in self.todo:
             self.prepare(student)
             if self.pending.has_ready():
-                for future, result in self.pending.next_batch(block=False):
-                    self.handle(future, result)
-        for future, result in self.pending:
-            self.handle(future, result)
+                self.handle(self.pending.next_batch(block=False))
+        while not self.pending.is_empty():
+            self.handle(self.pending.next_batch(block=True))
 
     def _stop_dask(self) -> None:
         if self._watch_stop is not None:
@@ -531,6 +551,7 @@ def main(argv: list[str] | None = None) -> int:
         _report(run, course, skipped, time.perf_counter() - started, log)
         if not args.no_export and not run.interrupted:
             _export(args, course, students)
+        course.writer.close()
     if run.interrupted:
         print("interrupted: everything graded so far is recorded; run the same command again to continue",
               file=sys.stderr)

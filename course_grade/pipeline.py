@@ -20,6 +20,7 @@ self-contained task and return the executed notebooks.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import datetime
 import glob
@@ -37,7 +38,7 @@ import nbformat
 from nbformat import NotebookNode
 from sqlalchemy.exc import SAWarning
 from nbgrader import utils
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 from nbgrader.apps.baseapp import NbGrader
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
@@ -45,6 +46,7 @@ from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGrade
 
 from . import feedback as fb
 from .execute import error_output
+from .gradebook import GradebookWriter
 from .notebooks import (Unreadable, find_notebook, from_file_text, from_json, read_submission, rebuild, skeleton,
                         to_file_text, to_json)
 from .sandbox import Limits, SandboxSpec
@@ -189,7 +191,8 @@ class Course:
     """One assignment of one course, as ``course-grade`` sees it."""
 
     def __init__(self, course_dir: Path, assignment: str, limits: Limits, sandbox: SandboxSpec | None = None,
-                 db_url: str | None = None, grading_dir: Path | None = None, app: NbGrader | None = None):
+                 db_url: str | None = None, grading_dir: Path | None = None, app: NbGrader | None = None,
+                 shared_gradebook: bool = True):
         self.root = Path(course_dir).resolve()
         self.assignment = assignment
         self.limits = limits
@@ -197,6 +200,7 @@ class Course:
         self.app = app or load_app(self.root, db_url)
         self.coursedir: CourseDirectory = self.app.coursedir
         self.db_url = self.coursedir.db_url
+        self.writer = GradebookWriter(self.db_url, self.coursedir.course_id, shared=shared_gradebook)
         self.grading_dir = Path(grading_dir) if grading_dir else self.root / "grading" / assignment
         self.state_dir = self.grading_dir / "state"
         self.log_dir = self.grading_dir / "logs"
@@ -209,7 +213,7 @@ class Course:
 
     def _load_assignment(self) -> None:
         try:
-            with Gradebook(self.db_url, self.coursedir.course_id) as gb:
+            with self.writer.open() as gb:
                 assignment = gb.find_assignment(self.assignment)
                 self.notebook_names = [nb.name for nb in assignment.notebooks]
                 digest = hashlib.sha256()
@@ -285,7 +289,7 @@ class Course:
         if not all((autograded / f"{name}.ipynb").is_file() for name in self.notebook_names):
             return False
         try:
-            with Gradebook(self.db_url, self.coursedir.course_id) as gb:
+            with self.writer.open() as gb:
                 gb.find_submission(self.assignment, student)
         except MissingEntry:
             return False
@@ -300,9 +304,10 @@ class Course:
                 "metadata": {"path": str(self._path(self.coursedir.autograded_directory, student))}}
 
     def _run(self, classes, nb: NotebookNode, resources: dict) -> NotebookNode:
-        for cls in classes:
-            pp = cls(parent=self.app) if isinstance(cls, type) else cls
-            nb, resources = pp(nb, resources)
+        with self.writer.lent():
+            for cls in classes:
+                pp = cls(parent=self.app) if isinstance(cls, type) else cls
+                nb, resources = pp(nb, resources)
         return nb
 
     def prepare(self, student: str, digest: str | None = None) -> Prepared:
@@ -371,34 +376,76 @@ class Course:
 
     def record(self, prepared: Prepared, result: dict[str, Any] | None) -> dict[str, Any]:
         """Write one student's result: gradebook, autograded notebooks, report. Returns the report."""
+        outcome = self.record_group([(prepared, result)])[0]
+        if isinstance(outcome, BaseException):
+            raise outcome
+        return outcome
+
+    def record_group(self, items: list[tuple[Prepared, dict[str, Any] | None]]) -> list[dict[str, Any] | Exception]:
+        """Write several students' results in one gradebook transaction; a report or the error, per student.
+
+        All of the group is committed or none of it.  When the group fails,
+        each student is written again in a transaction of its own, so one bad
+        result costs only its own student (reported, nothing of it written).
+        The autograded notebooks are written after the commit.
+        """
+        outcomes: list[dict[str, Any] | Exception | None] = [None] * len(items)
+        runnable = []
+        for i, (_, result) in enumerate(items):
+            if result is not None and result.get("error"):
+                outcomes[i] = RuntimeError(result["error"])
+            else:
+                runnable.append(i)
+
+        def stage(indices: list[int]) -> dict[int, tuple]:
+            with self.writer.transaction():
+                return {i: self._stage(*items[i]) for i in indices}
+
+        try:
+            staged = stage(runnable) if runnable else {}
+        except Exception:
+            staged = {}
+            for i in runnable:
+                try:
+                    staged.update(stage([i]))
+                except Exception as exc:
+                    outcomes[i] = exc
+        for i, (executed, report) in sorted(staged.items()):
+            try:
+                self._write_autograded(items[i][0], executed)
+                outcomes[i] = report
+            except Exception as exc:
+                outcomes[i] = exc
+        return outcomes  # type: ignore[return-value]
+
+    def _stage(self, prepared: Prepared, result: dict[str, Any] | None) -> tuple[dict[str, NotebookNode], dict]:
+        """The gradebook rows of one student (inside the caller's transaction) and the scored notebooks."""
         student = prepared.student
         executed: dict[str, NotebookNode] = {}
         events: list[dict] = []
-        worker_error = None
         if result is not None:
             events = result.get("events", [])
-            worker_error = result.get("error")
             for item in result.get("notebooks", []):
                 executed[item["name"]] = from_json(item["json"])
-        if worker_error:
-            raise RuntimeError(worker_error)
         for name, reason in prepared.unreadable.items():
-            nb = prepared.notebooks[name]
+            nb = copy.deepcopy(prepared.notebooks[name])
             for cell in nb.cells:
                 if cell.cell_type == "code":
                     cell.outputs = []
                     if utils.is_grade(cell):
                         cell.outputs.append(error_output("NotGraded", f"your notebook could not be graded: {reason}"))
             executed[name] = nb
+        missing = [n for n in self.notebook_names if n not in executed]
+        if missing:
+            raise RuntimeError(f"the result of {student} lacks the notebook(s) {', '.join(missing)}")
 
-        autograded = self._path(self.coursedir.autograded_directory, student)
         post = [cls for cls in Autograde(coursedir=self.coursedir, parent=self.app).autograde_preprocessors
                 if not (isinstance(cls, type) and issubclass(cls, Execute))]
         at = next((i for i, cls in enumerate(post) if cls is SaveAutoGrades), 0)
         post.insert(at, NormalizeTestOutputs)
         student_notes = list(prepared.notes) + [e["message"] for e in events
                                                 if e.get("kind") not in ("guard",)]
-        with Gradebook(self.db_url, self.coursedir.course_id) as gb, warnings.catch_warnings():
+        with self.writer.open() as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore", SAWarning)  # nbgrader's own, harmless, when a submission is created
             gb.update_or_create_student(student)
             if prepared.timestamp:
@@ -408,23 +455,24 @@ class Course:
         for name in self.notebook_names:
             nb = executed[name]
             nb.metadata["course_grade"] = {"notes": student_notes, "graded_at": _now()}
-            nb = self._run(post, nb, self._resources(student, name))
-            atomic_write(autograded / f"{name}.ipynb", to_file_text(nb))
-            executed[name] = nb
+            executed[name] = self._run(post, nb, self._resources(student, name))
+        return executed, self._report(student, executed, events, prepared, result)
+
+    def _write_autograded(self, prepared: Prepared, executed: dict[str, NotebookNode]) -> None:
+        autograded = self._path(self.coursedir.autograded_directory, prepared.student)
+        for name in self.notebook_names:
+            atomic_write(autograded / f"{name}.ipynb", to_file_text(executed[name]))
         files = {**prepared.extra_files, **self.source_files}
         for rel, data in files.items():
             atomic_write(autograded / rel, data)
-        ts = self.submission_dir(student) / "timestamp.txt"
+        ts = self.submission_dir(prepared.student) / "timestamp.txt"
         if ts.is_file() and not ts.is_symlink():
             shutil.copy(ts, autograded / "timestamp.txt")
-
-        report = self._report(student, executed, events, prepared, result)
-        return report
 
     def _report(self, student: str, executed: dict[str, NotebookNode], events: list[dict],
                 prepared: Prepared, result: dict | None) -> dict[str, Any]:
         cells: dict[str, dict[str, Any]] = {}
-        with Gradebook(self.db_url, self.coursedir.course_id) as gb:
+        with self.writer.open() as gb:
             submission = gb.find_submission(self.assignment, student)
             score, max_score = submission.score, submission.max_score
             penalty = submission.late_submission_penalty

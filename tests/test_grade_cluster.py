@@ -327,8 +327,9 @@ def test_scheduler_stopped_then_restarted_resumes_where_it_stopped(pristine, loc
         done = state_files(course)
         assert code != 0 and done != set(STUDENTS), f"the run cannot have finished: {out[-2000:]}{err[-2000:]}"
         cells = gradebook_cells(course)
-        for student in done:  # whoever is marked done is complete
+        for student in done:  # whoever is marked done is complete: grades and feedback
             assert cells[student] == local_grades[student]
+            assert (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
 
         cluster = Cluster(tmp_path, port=cluster.port)  # the same address, a fresh scheduler and worker
         cluster.start_scheduler()

@@ -1,0 +1,149 @@
+"""The run's one gradebook connection, and results written a group at a time.
+
+nbgrader's preprocessors open a new :class:`~nbgrader.api.Gradebook` each time
+they run (``SaveAutoGrades``, ``OverwriteCells``, ``GetGrades``, ...): a new
+database engine, a check of every table, and ``SaveAutoGrades`` commits once
+per cell.  On SQLite each commit is a synchronous write to disk.  That made
+the instructor's process, the only gradebook writer, the bottleneck of a
+cluster (see ``GRADING.md``, Benchmark).
+
+:class:`GradebookWriter` keeps one ``Gradebook`` open for the whole run and
+lends it to nbgrader's preprocessors (:meth:`GradebookWriter.lent`: their
+``Gradebook(...)`` returns the open one, and their ``with`` does not close
+it).  :meth:`GradebookWriter.transaction` turns the commits made inside it
+into flushes and commits once at the end, or rolls everything back: a group
+of students is written all or nothing.  The caller writes files only after
+the commit.  Still one writer: everything runs in the ``course-grade``
+process.
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+from typing import Any, Iterator
+
+from nbgrader.api import Gradebook
+
+__all__ = ["GradebookWriter", "NBGRADER_GRADEBOOK_USERS"]
+
+# nbgrader's modules that open a Gradebook of their own (by the name ``Gradebook`` they import).
+NBGRADER_GRADEBOOK_USERS = (
+    "nbgrader.preprocessors.saveautogrades", "nbgrader.preprocessors.overwritecells",
+    "nbgrader.preprocessors.getgrades", "nbgrader.preprocessors.latesubmissions",
+    "nbgrader.preprocessors.overwritekernelspec", "nbgrader.preprocessors.savecells",
+)
+
+
+class _Lent:
+    """The open gradebook, as nbgrader's code receives it: ``with`` and ``close()`` leave it open."""
+
+    def __init__(self, gradebook: Gradebook):
+        self._gradebook = gradebook
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._gradebook, name)
+
+    def __enter__(self) -> "_Lent":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+
+class GradebookWriter:
+    """One open gradebook for a run; ``shared=False`` is nbgrader's own way (a connection per use, a
+    commit per cell), kept to measure the difference (``benchmarks/bench_gradebook.py``)."""
+
+    def __init__(self, db_url: str, course_id: str, shared: bool = True):
+        self.db_url, self.course_id, self.shared = db_url, course_id, shared
+        self._gradebook: Gradebook | None = None
+        self.commits = 0
+        self.in_transaction = False
+
+    @property
+    def gradebook(self) -> Gradebook:
+        if self._gradebook is None:
+            self._gradebook = Gradebook(self.db_url, self.course_id)
+        return self._gradebook
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[Gradebook]:
+        """The gradebook for a read or a write outside nbgrader's preprocessors."""
+        if not self.shared:
+            with Gradebook(self.db_url, self.course_id) as gb:
+                yield gb
+            return
+        try:
+            yield _Lent(self.gradebook)  # type: ignore[misc]
+        finally:
+            self._end_read()
+
+    def _end_read(self) -> None:
+        """Outside a transaction, a read leaves nothing open (no lock held, the next read sees new commits)."""
+        if not self.in_transaction and self._gradebook is not None:
+            self._gradebook.db.rollback()
+
+    @contextlib.contextmanager
+    def lent(self) -> Iterator[None]:
+        """While inside, nbgrader's preprocessors use the open gradebook instead of opening their own."""
+        if not self.shared:
+            yield
+            return
+        modules = [importlib.import_module(name) for name in NBGRADER_GRADEBOOK_USERS]
+        saved = [m.Gradebook for m in modules]
+        lent = _Lent(self.gradebook)
+        for m in modules:
+            m.Gradebook = lambda *args, **kwargs: lent
+        try:
+            yield
+        finally:
+            for m, original in zip(modules, saved):
+                m.Gradebook = original
+            self._end_read()
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Everything written inside is committed once at the end, or not at all (then the error is raised).
+
+        nbgrader's methods commit as they go; inside, their ``commit()`` only
+        flushes (the rows are visible to this session's reads, e.g. a
+        submission's score) and the one real commit happens here.
+        """
+        if not self.shared:
+            yield
+            return
+        session = self.gradebook.db
+        session.rollback()  # start from the database as it is
+        rolled_back = []
+
+        def rollback() -> None:  # nbgrader rolls back before it raises; never go on after that
+            rolled_back.append(True)
+            type(session).rollback(session)
+
+        session.commit, session.rollback = session.flush, rollback  # attributes of this scoped session only
+        self.in_transaction = True
+        try:
+            yield
+            if rolled_back:
+                raise RuntimeError("a write of this group was rolled back by nbgrader; the group is not committed")
+        except BaseException:
+            del session.commit, session.rollback
+            self.in_transaction = False
+            session.rollback()
+            raise
+        del session.commit, session.rollback
+        self.in_transaction = False
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        self.commits += 1
+
+    def close(self) -> None:
+        if self._gradebook is not None:
+            self._gradebook.close()
+            self._gradebook = None
