@@ -11,7 +11,7 @@ cluster (see ``GRADING.md``, Benchmark).
 lends it to nbgrader's preprocessors (:meth:`GradebookWriter.lent`: their
 ``Gradebook(...)`` returns the open one, and their ``with`` does not close
 it).  :meth:`GradebookWriter.transaction` turns the commits made inside it
-into flushes and commits once at the end, or rolls everything back: a group
+into nothing and commits once at the end, or rolls everything back: a group
 of students is written all or nothing.  The caller writes files only after
 the commit.  Still one writer: everything runs in the ``course-grade``
 process.
@@ -21,6 +21,8 @@ from __future__ import annotations
 import contextlib
 import importlib
 from typing import Any, Iterator
+
+import jsonschema
 
 from nbgrader.api import Gradebook
 
@@ -35,13 +37,48 @@ NBGRADER_GRADEBOOK_USERS = (
 
 
 class _Lent:
-    """The open gradebook, as nbgrader's code receives it: ``with`` and ``close()`` leave it open."""
+    """The open gradebook, as nbgrader's code receives it: ``with`` and ``close()`` leave it open.
 
-    def __init__(self, gradebook: Gradebook):
+    ``find_grade`` and ``find_comment`` (called once per cell by ``SaveAutoGrades``
+    and ``GetGrades``, a six-table join each) are answered from one query per
+    submitted notebook: the same rows, the same objects of the session.
+    """
+
+    def __init__(self, gradebook: Gradebook, rows: dict):
         self._gradebook = gradebook
+        self._rows = rows  # (kind, notebook, assignment, student) -> {cell name: Grade or Comment}
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._gradebook, name)
+
+    def _of_notebook(self, kind, notebook: str, assignment: str, student: str) -> dict:
+        from nbgrader.api import Assignment, BaseCell, Notebook, SubmittedAssignment, SubmittedNotebook
+
+        key = (kind.__name__, notebook, assignment, student)
+        if key not in self._rows:
+            query = (self._gradebook.db.query(kind, BaseCell.name)
+                     .join(BaseCell, BaseCell.id == kind.cell_id)
+                     .join(SubmittedNotebook, SubmittedNotebook.id == kind.notebook_id)
+                     .join(Notebook, Notebook.id == SubmittedNotebook.notebook_id)
+                     .join(SubmittedAssignment, SubmittedAssignment.id == SubmittedNotebook.assignment_id)
+                     .join(Assignment, Assignment.id == SubmittedAssignment.assignment_id)
+                     .filter(Notebook.name == notebook, Assignment.name == assignment,
+                             SubmittedAssignment.student_id == student))
+            self._rows[key] = {name: row for row, name in query.all()}
+        return self._rows[key]
+
+    def find_grade(self, grade_cell: str, notebook: str, assignment: str, student: str):
+        from nbgrader.api import Grade
+
+        found = self._of_notebook(Grade, notebook, assignment, student).get(grade_cell)
+        return found if found is not None else self._gradebook.find_grade(grade_cell, notebook, assignment, student)
+
+    def find_comment(self, solution_cell: str, notebook: str, assignment: str, student: str):
+        from nbgrader.api import Comment
+
+        found = self._of_notebook(Comment, notebook, assignment, student).get(solution_cell)
+        return (found if found is not None
+                else self._gradebook.find_comment(solution_cell, notebook, assignment, student))
 
     def __enter__(self) -> "_Lent":
         return self
@@ -53,6 +90,29 @@ class _Lent:
         return None
 
 
+class _CheckedSchemas:
+    """``jsonschema`` as nbgrader's ``CheckCellMetadata`` uses it (``validate``), without checking
+    nbgrader's own schema again for every cell: the validator is built once per schema."""
+
+    ValidationError = jsonschema.ValidationError
+    _validators: dict[int, tuple[dict, Any]] = {}
+
+    @classmethod
+    def validate(cls, instance: Any, schema: dict) -> None:
+        kept = cls._validators.get(id(schema))
+        if kept is None or kept[0] is not schema:
+            validator_class = jsonschema.validators.validator_for(schema)
+            validator_class.check_schema(schema)
+            kept = cls._validators[id(schema)] = (schema, validator_class(schema))
+        error = jsonschema.exceptions.best_match(kept[1].iter_errors(instance))
+        if error is not None:
+            raise error
+
+
+def _no_commit() -> None:
+    """``Session.commit`` inside :meth:`GradebookWriter.transaction`."""
+
+
 class GradebookWriter:
     """One open gradebook for a run; ``shared=False`` is nbgrader's own way (a connection per use, a
     commit per cell), kept to measure the difference (``benchmarks/bench_gradebook.py``)."""
@@ -62,6 +122,7 @@ class GradebookWriter:
         self._gradebook: Gradebook | None = None
         self.commits = 0
         self.in_transaction = False
+        self._rows: dict = {}  # what _Lent looked up, valid until the transaction or read ends
 
     @property
     def gradebook(self) -> Gradebook:
@@ -77,7 +138,7 @@ class GradebookWriter:
                 yield gb
             return
         try:
-            yield _Lent(self.gradebook)  # type: ignore[misc]
+            yield _Lent(self.gradebook, self._rows)  # type: ignore[misc]
         finally:
             self._end_read()
 
@@ -85,6 +146,7 @@ class GradebookWriter:
         """Outside a transaction, a read leaves nothing open (no lock held, the next read sees new commits)."""
         if not self.in_transaction and self._gradebook is not None:
             self._gradebook.db.rollback()
+            self._rows.clear()
 
     @contextlib.contextmanager
     def lent(self) -> Iterator[None]:
@@ -94,36 +156,43 @@ class GradebookWriter:
             return
         modules = [importlib.import_module(name) for name in NBGRADER_GRADEBOOK_USERS]
         saved = [m.Gradebook for m in modules]
-        lent = _Lent(self.gradebook)
+        lent = _Lent(self.gradebook, self._rows)
         for m in modules:
             m.Gradebook = lambda *args, **kwargs: lent
+        schema_check = importlib.import_module("nbgrader.nbgraderformat.common")
+        saved_jsonschema = schema_check.jsonschema
+        schema_check.jsonschema = _CheckedSchemas
         try:
             yield
         finally:
             for m, original in zip(modules, saved):
                 m.Gradebook = original
+            schema_check.jsonschema = saved_jsonschema
             self._end_read()
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         """Everything written inside is committed once at the end, or not at all (then the error is raised).
 
-        nbgrader's methods commit as they go; inside, their ``commit()`` only
-        flushes (the rows are visible to this session's reads, e.g. a
-        submission's score) and the one real commit happens here.
+        nbgrader's methods commit as they go; inside, their ``commit()`` does
+        nothing (the session flushes before each query, so the rows are visible
+        to this session's reads, e.g. a submission's score) and the one real
+        commit happens here.
         """
         if not self.shared:
             yield
             return
         session = self.gradebook.db
         session.rollback()  # start from the database as it is
+        self._rows.clear()
         rolled_back = []
 
         def rollback() -> None:  # nbgrader rolls back before it raises; never go on after that
             rolled_back.append(True)
             type(session).rollback(session)
 
-        session.commit, session.rollback = session.flush, rollback  # attributes of this scoped session only
+        # attributes of this scoped session only; the session flushes by itself before every query
+        session.commit, session.rollback = _no_commit, rollback
         self.in_transaction = True
         try:
             yield
@@ -132,10 +201,12 @@ class GradebookWriter:
         except BaseException:
             del session.commit, session.rollback
             self.in_transaction = False
+            self._rows.clear()
             session.rollback()
             raise
         del session.commit, session.rollback
         self.in_transaction = False
+        self._rows.clear()
         try:
             session.commit()
         except BaseException:

@@ -545,7 +545,8 @@ class Course:
         for name in self.notebook_names:
             nb = from_file_text((autograded / f"{name}.ipynb").read_text())
             resources = self._resources(student, name)
-            nb, resources = GetGrades(parent=self.app)(nb, resources)
+            with self.writer.lent():
+                nb, resources = GetGrades(parent=self.app)(nb, resources)
             notebooks.append({"name": name, "json": to_json(nb), "nbgrader": resources["nbgrader"]})
         return {"student": student, "notebooks": notebooks}
 
