@@ -28,7 +28,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, parse_size
+from .sandbox import (Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, memory_mechanism,
+                      parse_size)
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 GROUP = 50  # students whose grades are written in one gradebook transaction (those that arrived together)
@@ -439,7 +440,7 @@ class GradingRun:
         bad = {addr: a["error"] for addr, a in answers.items() if "error" in a}
         for addr, answer in sorted(answers.items()):
             self.log(f"worker {addr} ({answer['host']}): python {answer['python']}, "
-                     + (f"course_lib {', '.join(answer['course_lib'])}" if "course_lib" in answer
+                     + (f"course_lib {', '.join(answer['course_lib'])}; {answer['memory']}" if "course_lib" in answer
                         else f"cannot grade: {answer['error']}"))
         if bad:
             raise SetupFailed("workers that cannot grade:\n" + "\n".join(f"  {a}: {e}" for a, e in sorted(bad.items())))
@@ -529,6 +530,8 @@ def main(argv: list[str] | None = None) -> int:
             run_log.flush()
 
         log(f"run: {' '.join(sys.argv)}; limits: {course.limits.describe()}")
+        if not args.scheduler:  # (on a cluster, each worker says it: see GradingRun._check_workers)
+            log(f"sandboxes: {memory_mechanism(course.sandbox)}")
         try:
             if args.collect:
                 _collect(args, course, app)

@@ -174,6 +174,7 @@ class SandboxedExecute(Execute):
         self.poisoned: set[int] = set()
         self.gave_up: str | None = None
         self.reported: set[str] = set()
+        self.oom_seen = self.sandbox.oom_kills()
         try:
             await self._start_kernel()
             for index, cell in enumerate(self.nb.cells):
@@ -193,6 +194,10 @@ class SandboxedExecute(Execute):
                 await self._run_cell(cell, index, remaining)
         finally:
             await self._stop_kernel()
+            peak = self.sandbox.peak_memory()
+            if peak is not None:
+                self.event("usage", f"peak memory of all the notebook's processes together: {format_size(peak)} "
+                                    f"(limit {self.sandbox.memory_described()})")
             self.sandbox.cleanup()
             self.elapsed = time.monotonic() - start
 
@@ -355,6 +360,7 @@ class SandboxedExecute(Execute):
         self._note_dropped_output(cell, name)
         await self._explain_memory(cell, name)
         await self._stop_strays(name)
+        self._cgroup_memory(cell, name)
         if test and not await self._after_test(cell, index, report, sentinel, nonce):
             return
         self._record_error(cell, report, test)
@@ -477,6 +483,18 @@ class SandboxedExecute(Execute):
         self.event("limit", f"cell '{name}' ran out of memory (limit {format_size(self.limits.memory)})",
                    cell=name, limit="memory")
 
+    def _cgroup_memory(self, cell: NotebookNode, name: str) -> bool:
+        """Processes of the sandbox the kernel killed for its cgroup's memory limit (all of them together)."""
+        kills = self.sandbox.oom_kills() if self.sandbox else 0
+        if kills <= self.oom_seen:
+            return False
+        message = (f"cell '{name}' went over the memory limit ({self.sandbox.memory_described()}): "
+                   f"{kills - self.oom_seen} of its process(es) were killed")
+        self.oom_seen = kills
+        cell.outputs.append(error_output("MemoryLimit", message))
+        self.event("limit", message, cell=name, limit="memory")
+        return True
+
     async def _stop_strays(self, name: str) -> None:
         """Kill the processes the cell left running (and let the kernel collect them)."""
         pid = self.km.bwrap_pid if self.km is not None else None
@@ -527,6 +545,9 @@ class SandboxedExecute(Execute):
     async def _died(self, cell: NotebookNode, index: int, report: dict, while_: str = "") -> None:
         status = self.sandbox.kernel_status() if self.sandbox else None
         cause = describe_exit(status, self.limits)
+        if self.sandbox and self.sandbox.oom_kills() > self.oom_seen:
+            self.oom_seen = self.sandbox.oom_kills()
+            cause = f"the kernel was killed for going over the memory limit ({self.sandbox.memory_described()})"
         name = cell_name(cell, index)
         when = f" while {while_}" if while_ else ""
         message = f"{cause} in cell '{name}'{when}"

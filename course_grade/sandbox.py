@@ -22,7 +22,9 @@ with resource limits set by :mod:`course_grade._launcher`: address space
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import errno
 import functools
 import json
 import os
@@ -33,6 +35,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +108,10 @@ class SandboxSpec:
     read_only: tuple[str, ...] = ()       # extra host paths the kernel may read (e.g. a data set)
     bwrap: str = "bwrap"
     env: dict[str, str] = dataclasses.field(default_factory=dict)
+    # GPU device nodes to bind; None: this machine's /dev/nvidia* (found where the sandbox starts)
+    devices: tuple[str, ...] | None = None
+    # where each sandbox's cgroup is made; None: found on this machine (cgroup_parent()), "": none
+    cgroup: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -113,6 +120,8 @@ class SandboxSpec:
     def from_dict(cls, data: dict[str, Any]) -> "SandboxSpec":
         data = dict(data)
         data["read_only"] = tuple(data.get("read_only", ()))
+        if data.get("devices") is not None:
+            data["devices"] = tuple(data["devices"])
         return cls(**data)
 
     def resolved(self) -> "SandboxSpec":
@@ -224,6 +233,111 @@ def import_roots(spec: SandboxSpec) -> list[str]:
     return list(_kernel_probe(spec)[1])
 
 
+# ---------------------------------------------------------------------- GPUs
+
+NVIDIA_HOST_PATHS = ("/usr/local/nvidia", "/proc/driver/nvidia")  # driver files a CUDA kernel reads, where present
+
+
+def gpu_devices(dev: str = "/dev") -> tuple[str, ...]:
+    """This machine's NVIDIA device nodes (``/dev/nvidia0``, ``/dev/nvidiactl``, ``/dev/nvidia-uvm``, ...)."""
+    try:
+        names = sorted(n for n in os.listdir(dev) if n.startswith("nvidia"))
+    except OSError:
+        return ()
+    found = []
+    for name in names:
+        path = os.path.join(dev, name)
+        if os.path.isdir(path):  # /dev/nvidia-caps/*
+            found += [os.path.join(path, n) for n in sorted(os.listdir(path))]
+        else:
+            found.append(path)
+    return tuple(found)
+
+
+# ---------------------------------------------------------------------- cgroup v2
+
+CGROUP_GROUP = "course-grade"  # the folder under which each sandbox gets a cgroup of its own
+
+
+def _cgroup2_mount() -> str | None:
+    try:
+        with open("/proc/self/mountinfo") as f:
+            for line in f:
+                fields = line.split()
+                sep = fields.index("-")
+                if fields[sep + 1] == "cgroup2":
+                    return fields[4]
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _own_cgroup() -> str | None:
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                if line.startswith("0::"):
+                    return line[3:].strip()
+    except OSError:
+        return None
+    return None
+
+
+@functools.lru_cache(maxsize=1)
+def cgroup_parent() -> tuple[str | None, str]:
+    """(the cgroup v2 folder under which sandboxes get their own cgroup, or None; why, in words).
+
+    It must be writable with the ``memory`` and ``pids`` controllers enabled
+    for its children.  Where this process sits in the root of the hierarchy
+    (a container with its own cgroup namespace, as root), ``course-grade``
+    enables them itself; anywhere else they must be delegated to it.
+    """
+    mount, own = _cgroup2_mount(), _own_cgroup()
+    if mount is None or own is None:
+        return None, "no cgroup v2 hierarchy is mounted"
+    base = os.path.normpath(os.path.join(mount, own.lstrip("/")))
+    group = os.path.join(base, CGROUP_GROUP)
+    try:
+        with open(os.path.join(base, "cgroup.controllers")) as f:
+            available = set(f.read().split())
+        missing = {"memory", "pids"} - available
+        if missing:
+            return None, (f"the cgroup v2 hierarchy at {base} offers no {' or '.join(sorted(missing))} controller "
+                          f"(it is still with cgroup v1 here)")
+        with open(os.path.join(base, "cgroup.subtree_control")) as f:
+            enabled = set(f.read().split())
+        if not {"memory", "pids"} <= enabled:
+            with open(os.path.join(base, "cgroup.subtree_control"), "w") as f:
+                f.write("+memory +pids")
+        os.makedirs(group, exist_ok=True)
+        with open(os.path.join(group, "cgroup.subtree_control"), "w") as f:
+            f.write("+memory +pids")
+    except OSError as exc:
+        return None, f"the cgroup v2 hierarchy at {base} is not writable here ({exc.strerror or exc})"
+    return group, f"cgroup v2 at {group}"
+
+
+def memory_mechanism(spec: "SandboxSpec | None" = None) -> str:
+    """How a submission's memory is limited on this machine, in words (for the run's log)."""
+    spec = spec or SandboxSpec()
+    parent, why = (spec.cgroup or None, f"cgroup v2 at {spec.cgroup}") if spec.cgroup is not None else cgroup_parent()
+    gpus = spec.devices if spec.devices is not None else gpu_devices()
+    if parent:
+        return (f"memory and processes limited per submission (all its processes together) by {why}"
+                + (f"; {len(gpus)} NVIDIA device node(s) bound into each sandbox" if gpus else ""))
+    if gpus:
+        return (f"memory NOT limited: the GPU's kernels cannot have an address-space limit and {why}; "
+                f"processes limited per submission by RLIMIT_NPROC")
+    return (f"memory limited per process (RLIMIT_AS), processes per submission (RLIMIT_NPROC): "
+            f"no cgroup of its own per submission because {why}")
+
+
+_ENTER_CGROUP = ("import os, sys\n"
+                 "with open(sys.argv[1], 'w') as f:\n"
+                 "    f.write(str(os.getpid()))\n"
+                 "os.execv(sys.argv[2], sys.argv[2:])\n")
+
+
 def _parents(path: str) -> list[str]:
     parts = Path(path).parts
     return [str(Path(*parts[: i + 1])) for i in range(1, len(parts) - 1)]
@@ -254,6 +368,8 @@ class Sandbox:
         self.status_file = os.path.join(self.ipc_dir, "kernel-status.json")
         self.home = "/home/student"
         self.workdir = f"{self.home}/{workdir_name}"
+        self.devices = tuple(self.spec.devices) if self.spec.devices is not None else gpu_devices()
+        self.cgroup = self._make_cgroup()
         self.data_files: list[str] = []
         for rel, data in (files or {}).items():
             rel = os.path.normpath(rel)
@@ -265,6 +381,56 @@ class Sandbox:
                 f.write(data)
             os.chmod(target, 0o644)
             self.data_files.append(rel)
+
+    # ------------------------------------------------------------------ cgroup
+
+    def _make_cgroup(self) -> str | None:
+        """A cgroup of this sandbox's own: ``memory.max`` (all its processes together, no swap), ``pids.max``."""
+        parent = self.spec.cgroup if self.spec.cgroup is not None else cgroup_parent()[0]
+        if not parent:
+            return None
+        path = os.path.join(parent, os.path.basename(self.host_dir))
+        try:
+            os.mkdir(path)
+            for name, value in (("memory.max", self.limits.memory), ("memory.swap.max", 0),
+                                ("pids.max", self.limits.processes)):
+                if name != "memory.swap.max" or os.path.exists(os.path.join(path, name)):
+                    with open(os.path.join(path, name), "w") as f:
+                        f.write(str(int(value)))
+        except OSError:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+            return None
+        return path
+
+    def _cgroup_value(self, name: str, key: str | None = None) -> int | None:
+        if not self.cgroup:
+            return None
+        try:
+            with open(os.path.join(self.cgroup, name)) as f:
+                text = f.read()
+        except OSError:
+            return None
+        if key is None:
+            return int(text.split()[0]) if text.split() and text.split()[0].isdigit() else None
+        for line in text.splitlines():
+            k, _, v = line.partition(" ")
+            if k == key and v.strip().isdigit():
+                return int(v)
+        return None
+
+    def oom_kills(self) -> int:
+        """How many processes of this sandbox the kernel killed for its memory limit so far."""
+        return self._cgroup_value("memory.events", "oom_kill") or 0
+
+    def peak_memory(self) -> int | None:
+        """The most memory all processes of this sandbox held together (bytes), where the cgroup tells."""
+        return self._cgroup_value("memory.peak")
+
+    def memory_described(self) -> str:
+        if self.cgroup:
+            return f"{format_size(self.limits.memory)} for all its processes together"
+        return f"{format_size(self.limits.memory)} per process"
 
     # ------------------------------------------------------------------ command line
 
@@ -298,6 +464,12 @@ class Sandbox:
                 args += ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/dev/shm"]
+        for device in self.devices:  # the GPUs, where this machine has them
+            args += ["--dev-bind", device, device]
+        if self.devices:
+            for path in NVIDIA_HOST_PATHS:
+                if os.path.exists(path):
+                    args += ["--ro-bind", path, path]
         # Python, the course library, the launcher (this file only), extra read-only paths, the socket directory
         binds = (_python_roots(self.spec.python) + import_roots(self.spec) + course_lib_dirs(self.spec)
                  + [str(LAUNCHER)] + list(self.spec.read_only))
@@ -316,19 +488,33 @@ class Sandbox:
         for rel in self.data_files:
             args += ["--ro-bind", os.path.join(self.files_dir, rel), f"{self.workdir}/{rel}"]
         env = kernel_env(self.spec, self.home)
+        if self.devices and os.path.isdir("/usr/local/nvidia/lib64"):
+            env["LD_LIBRARY_PATH"] = ":".join(filter(None, ["/usr/local/nvidia/lib64", env.get("LD_LIBRARY_PATH")]))
         for key, value in env.items():
             args += ["--setenv", key, value]
         args += ["--chdir", self.workdir]
         launch = {
             "uid": self.uid, "gid": self.uid,
-            "rlimits": {"RLIMIT_AS": int(lim.memory), "RLIMIT_NPROC": int(lim.processes),
-                        "RLIMIT_FSIZE": int(lim.file_size), "RLIMIT_NOFILE": int(lim.open_files),
-                        "RLIMIT_CORE": 0},
+            "rlimits": self.rlimits(),
             "cpu_seconds": int(lim.cpu_time),
             "status": self.status_file,
             "argv": kernel_argv,
         }
-        return args + ["--", self.spec.python, "-I", "-S", str(LAUNCHER), json.dumps(launch)]
+        command = args + ["--", self.spec.python, "-I", "-S", str(LAUNCHER), json.dumps(launch)]
+        if self.cgroup:  # bwrap starts inside the sandbox's cgroup: everything it starts stays there
+            command = [self.spec.python, "-I", "-S", "-c", _ENTER_CGROUP, os.path.join(self.cgroup, "cgroup.procs"),
+                       *command]
+        return command
+
+    def rlimits(self) -> dict[str, int]:
+        """The per-process limits the launcher sets.  With a GPU there is no address-space limit
+        (CUDA reserves far more address space than it uses): the cgroup bounds memory there."""
+        lim = self.limits
+        limits = {"RLIMIT_AS": int(lim.memory), "RLIMIT_NPROC": int(lim.processes),
+                  "RLIMIT_FSIZE": int(lim.file_size), "RLIMIT_NOFILE": int(lim.open_files), "RLIMIT_CORE": 0}
+        if self.devices:
+            del limits["RLIMIT_AS"]
+        return limits
 
     # ------------------------------------------------------------------ after the fact
 
@@ -349,6 +535,18 @@ class Sandbox:
         os.chmod(path, 0o400)
 
     def cleanup(self) -> None:
+        if self.cgroup:
+            with contextlib.suppress(OSError):
+                with open(os.path.join(self.cgroup, "cgroup.kill"), "w") as f:
+                    f.write("1")
+            for _ in range(50):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError as exc:
+                    if exc.errno != errno.EBUSY:  # gone already, or not a cgroup
+                        break
+                    time.sleep(0.1)
         shutil.rmtree(self.host_dir, ignore_errors=True)
 
 

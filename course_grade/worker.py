@@ -17,7 +17,7 @@ from typing import Any
 
 from .execute import SandboxedExecute
 from .notebooks import from_json, to_json
-from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs
+from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, memory_mechanism
 
 
 def run_task(task: dict[str, Any]) -> dict[str, Any]:
@@ -54,7 +54,7 @@ def check_worker(sandbox: dict[str, Any]) -> dict[str, Any]:
     with its own Python, where its kernels will run.
     """
     spec = SandboxSpec.from_dict(sandbox).resolved()
-    answer: dict[str, Any] = {"host": socket.gethostname(), "python": spec.python}
+    answer: dict[str, Any] = {"host": socket.gethostname(), "python": spec.python, "memory": memory_mechanism(spec)}
     try:
         check_bwrap(spec.bwrap)
         answer["course_lib"] = course_lib_dirs(spec)
