@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import random
+import re
 import shutil
 import socket
 import subprocess
@@ -90,6 +91,13 @@ def timed(command: list[str], course: Path) -> tuple[float, subprocess.Completed
     return time.perf_counter() - start, proc
 
 
+def instructor_cpu(course: Path) -> float | None:
+    """CPU seconds of the last ``course-grade`` process (its run log's last line says)."""
+    log = course / "grading" / ASSIGNMENT / "course-grade.log"
+    found = re.findall(r"this process used ([\d.]+) s of CPU", log.read_text()) if log.exists() else []
+    return float(found[-1]) if found else None
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("-n", "--submissions", type=int, default=100)
@@ -122,7 +130,11 @@ def main() -> int:
             seconds, proc = timed(command, course)
             results[label] = {"seconds": round(seconds, 1), "per_submission": round(seconds / n, 2),
                               "exit_status": proc.returncode}
-            print(f"{label:55s} {seconds:7.1f} s  {seconds / n:5.2f} s/submission  (exit {proc.returncode})",
+            cpu = instructor_cpu(course) if "course-grade" in label else None
+            if cpu is not None:  # the single writer's share: what limits a cluster
+                results[label]["instructor_cpu_per_submission"] = round(cpu / n, 3)
+            print(f"{label:55s} {seconds:7.1f} s  {seconds / n:5.2f} s/submission  (exit {proc.returncode})"
+                  + (f"  instructor's process {1000 * cpu / n:.0f} ms CPU/submission" if cpu is not None else ""),
                   flush=True)
             if proc.returncode not in (0, 1) and "stock" not in label:
                 print(proc.stdout[-3000:], proc.stderr[-3000:])

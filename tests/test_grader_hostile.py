@@ -35,6 +35,8 @@ from typing import Callable
 import nbformat
 import pytest
 
+from course_grade.sandbox import cgroup_parent
+
 pytestmark = pytest.mark.grading
 
 REPO = Path(__file__).resolve().parents[1]
@@ -173,6 +175,29 @@ while True:
             _time.sleep(1)
     _children += 1
 '''
+
+# Six children of 800 MiB each: under 4 GiB per process, 4.7 GiB together.
+MEMORY_CHILDREN = '''
+import os as _os
+import time as _time
+_pids = []
+for _i in range(6):
+    _pid = _os.fork()
+    if _pid == 0:
+        try:
+            _hog = b"x" * (800 * 2**20)
+            _time.sleep(2)
+            _os._exit(0)
+        except MemoryError:
+            _os._exit(3)
+    _pids.append(_pid)
+print("children ended with", [_os.waitpid(_p, 0)[1] for _p in _pids])
+'''
+# Which memory limit applies here: a cgroup per submission where cgroup v2 is writable, else per process.
+CGROUP = cgroup_parent()[0] is not None
+MEMORY_CHILDREN_PHRASES = (("cell 'max_backward' went over the memory limit (4 GiB for all its processes together)",
+                            "peak memory of all the notebook's processes together")
+                           if CGROUP else ("children ended with",))
 
 
 def network(ctx: Ctx) -> bytes:
@@ -488,6 +513,8 @@ CASES: dict[str, Case] = {
         USES["exp_backward"], ("raised MemoryError", "the grader's memory limit is 4 GiB")),
     "fork_bomb": Case(lambda c: dumps(fill(c.release, c.codes, after={"max_backward": FORK_BOMB})), set(),
                       ("cell 'max_backward' left", "process(es) running; they were stopped")),
+    "memory_children": Case(lambda c: dumps(fill(c.release, c.codes, after={"max_backward": MEMORY_CHILDREN})),
+                            set(), MEMORY_CHILDREN_PHRASES),
     "os_exit": Case(lambda c: dumps(fill(c.release, c.codes, replace={
         "relative_error": "def relative_error(a, b):\n    import os\n    os._exit(3)\n"})),
         USES["relative_error"], ("the kernel exited with status 3", "in cell 'test_relative_error_visible'")),
@@ -723,6 +750,23 @@ def test_warnings_on_stderr_cost_nothing(graded: dict):
             if o.output_type == "stream"]
     assert any("[stderr] DeprecationWarning" in t for t in text), "the stderr of the test cells should be kept, marked"
     assert graded["cells"]["warns"] == {k: v for k, v in graded["cells"]["reference"].items()}
+
+
+def test_memory_of_all_processes_together_is_limited_where_cgroups_allow(graded: dict):
+    """The run's log says which memory limit applied; with a cgroup per submission the children of
+    'memory_children' went over it together (and only that student is affected, see the scores);
+    without one (cgroup v2 not writable, or without a memory controller) each child stays under its
+    own 4 GiB and all of them ran to the end."""
+    run_log = (graded["course"] / "grading" / ASSIGNMENT / "course-grade.log").read_text()
+    line = next(l for l in run_log.splitlines() if "sandboxes: " in l)
+    if CGROUP:
+        assert "all its processes together" in line, line
+    else:
+        assert "memory limited per process (RLIMIT_AS)" in line and "no cgroup of its own per submission" in line
+        nb = nbformat.read(graded["course"] / "autograded" / "memory_children" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
+                           as_version=4)
+        text = "".join(o.get("text", "") for c in nb.cells if grade_id(c) == "max_backward" for o in c.outputs)
+        assert "children ended with [0, 0, 0, 0, 0, 0]" in text, text
 
 
 def test_fake_partial_credit_is_not_read(graded: dict):
