@@ -63,7 +63,7 @@ def make_layer(n, c, f, h, w, k, seed=0, dtype=torch.float32):
 
 def ours_step(forward, backward, x, weight, bias, dout, stride, pad):
     """One forward and backward pass of a course_lib pair; returns (dx, dw, db)."""
-    _, cache = forward(x, weight, bias, stride=stride, pad=pad)
+    _, cache = forward(x, weight, bias, stride=stride, padding=pad)
     return backward(dout, cache)
 
 

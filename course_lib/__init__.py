@@ -1,6 +1,8 @@
 """course_lib: the reference library of the convolutional-networks course.
 
-Importing it has no side effects.  Modules, in dependency order:
+Importing it has no side effects and is light: the submodules below are imported on
+first use (``course_lib.nn`` imports ``course_lib/nn/`` when it is touched, PEP 562), so
+``import course_lib`` alone does not import torch.  Modules, in dependency order:
 
 * :mod:`course_lib.device`: picking CPU or CUDA once.
 * :mod:`course_lib.gates`: local gradients of elementary gates.
@@ -9,7 +11,8 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.filters`: convolution of one image with one kernel, classic kernels.
 * :mod:`course_lib.shapes`: output sizes, receptive fields, parameter and multiply-add counts.
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
-* :mod:`course_lib.autograd`: the pairs as ``torch.autograd.Function`` s and modules.
+* :mod:`course_lib.nn`: the pairs as ``torch.autograd.Function`` s, functions and Modules, from one table
+  (``course_lib.autograd`` is its old name).
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples.
 * :mod:`course_lib.plots`: shared figures.
 * :mod:`course_lib.animations`: animations and annotated matrices for the book (matplotlib, imported lazily).
@@ -17,8 +20,33 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.widgets`: ipywidgets explorers with a static gallery for the book (imported lazily).
 * :mod:`course_lib.grading`: support for the hidden tests.
 """
-from .autodiff import Value, vmax
-from .device import available_devices, get_device
+from __future__ import annotations
+
+import importlib
 
 __version__ = "0.1.0"
+
+#: submodules and subpackages, imported on first attribute access
+_SUBMODULES = frozenset({
+    "device", "gates", "autodiff", "gradcheck", "filters", "shapes", "functional", "nn", "autograd", "models",
+    "chain_rule", "plots", "animations", "layer_demos", "widgets", "grading",
+})
+#: names re-exported from a submodule: name -> submodule
+_NAMES = {"Value": "autodiff", "vmax": "autodiff", "get_device": "device", "available_devices": "device"}
+
 __all__ = ["Value", "vmax", "get_device", "available_devices"]
+
+
+def __getattr__(name: str):
+    """Import ``course_lib.<name>`` (or the submodule defining ``name``) on first use."""
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    if name in _NAMES:
+        value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES, *_NAMES})

@@ -266,7 +266,7 @@ def test_honest_code_passes_all_the_convolution_guards():
     forbidden = (module_functions(cl_shapes, cl_conv, cl_filters, cl_autograd) + convolution_ops() + padding_ops()
                  + sliding_window_ops() + autograd_entry_points())
     got = call_student(_honest_conv, _X, _W, b, 2, 1, forbidden=forbidden)
-    want, _ = cl_conv.conv2d_forward(_X, _W, b, stride=2, pad=1)
+    want, _ = cl_conv.conv2d_forward(_X, _W, b, stride=2, padding=1)
     assert_close(got, want, what="honest convolution")
 
 

@@ -40,7 +40,7 @@ def check_gallery(html: str) -> None:
 def test_conv_windows_match_the_definition(setting):
     n, k, s, p, d = setting
     windows = conv_windows(ConvSetting(*setting))
-    assert windows.out == conv_output_size(n, k, pad=p, stride=s, dilation=d)
+    assert windows.out == conv_output_size(n, k, padding=p, stride=s, dilation=d)
     assert windows.padded == n + 2 * p
     assert windows.field == receptive_field([(k, s, d)]).size
     taps = [[tuple(divmod(int(t), windows.padded)) for t in row] for row in windows.taps]
