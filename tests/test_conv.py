@@ -310,7 +310,7 @@ def test_conv2d_errors(forward):
 def test_conv_backward_errors():
     x, w = _x_w()
     out, cache = cf.conv2d_forward(x, w, padding=1)
-    expected = r"dout has shape \(2, 6, 6, 6\) but the layer's output has shape \(2, 6, 8, 8\)"
+    expected = r"dout has shape \(2, 6, 6, 6\) but the convolution output has shape \(2, 6, 8, 8\)"
     with pytest.raises(ValueError, match=expected):
         cf.conv2d_backward(torch.zeros(2, 6, 6, 6), cache)
     with pytest.raises(TypeError, match="dtype"):

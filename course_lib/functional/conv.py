@@ -272,6 +272,67 @@ def col2im(cols: torch.Tensor, x_shape, kernel_size, stride=1, padding=0, dilati
     return _unpad(xp, padding)
 
 
+def _channel_major(x: torch.Tensor, padding: Pair) -> torch.Tensor:
+    """x (N, C, H, W) -> zero-padded, channel-major and contiguous (C, N, H + 2ph, W + 2pw)."""
+    n, c, h, w = x.shape
+    ph, pw = padding
+    xp = x.new_zeros(c, n, h + 2 * ph, w + 2 * pw)
+    xp[:, :, ph:ph + h, pw:pw + w] = x.transpose(0, 1)
+    return xp
+
+
+def _tap_offsets(kernel: Pair, dilation: Pair, padded_width: int) -> list[tuple[int, int, int]]:
+    """``(u, v, offset)`` per kernel tap: tap (u, v) of the window at flat position ``p`` of a padded
+    image row-major (N, Hp, Wp) reads flat position ``p + offset``, ``offset = u*dh*Wp + v*dw``."""
+    (kh, kw), (dh, dw) = kernel, dilation
+    return [(u, v, u * dh * padded_width + v * dw) for u in range(kh) for v in range(kw)]
+
+
+def _shifted_forward(x: torch.Tensor, w: torch.Tensor, padding: Pair, dilation: Pair, out_hw: Pair) -> torch.Tensor:
+    """Stride 1, one group: ``out = sum over taps (u, v) of w[:, :, u, v] @ (x shifted by the tap)``.
+
+    With the padded input channel-major, (C, N*Hp*Wp), shifting by a tap is a slice of
+    columns, a view, so each tap is one matrix product over the whole batch with no
+    im2col copy.  The products are computed at every position of the padded grid
+    (N, Hp, Wp), of which (N, OH, OW) are the outputs.
+    """
+    n = x.shape[0]
+    f, _, kh, kw = w.shape
+    xp = _channel_major(x, padding)
+    _, _, hp, wp = xp.shape
+    taps = _tap_offsets((kh, kw), dilation, wp)
+    span = n * hp * wp - taps[-1][2]              # grid positions whose every tap lies inside the batch
+    flat = xp.view(xp.shape[0], -1)
+    out = x.new_zeros(f, n * hp * wp)
+    for u, v, offset in taps:
+        out[:, :span].addmm_(w[:, :, u, v], flat[:, offset:offset + span])
+    return out.view(f, n, hp, wp)[:, :, :out_hw[0], :out_hw[1]].transpose(0, 1).contiguous()
+
+
+def _shifted_backward(dout: torch.Tensor, x: torch.Tensor, w: torch.Tensor, padding: Pair,
+                      dilation: Pair) -> tuple[torch.Tensor, torch.Tensor]:
+    """Gradients of :func:`_shifted_forward`: per tap, ``dw[:, :, u, v] = dout @ shifted(x).T`` and
+    ``dout`` times ``w[:, :, u, v].T`` is added back onto the shifted input."""
+    n, c, h, wd = x.shape
+    f, _, kh, kw = w.shape
+    xp = _channel_major(x, padding)
+    _, _, hp, wp = xp.shape
+    taps = _tap_offsets((kh, kw), dilation, wp)
+    span = n * hp * wp - taps[-1][2]
+    flat = xp.view(c, -1)
+    grid = dout.new_zeros(f, n, hp, wp)           # dout on the padded grid, zero where there is no output
+    grid[:, :, :dout.shape[2], :dout.shape[3]] = dout.transpose(0, 1)
+    grid = grid.view(f, -1)[:, :span]
+    dflat = torch.zeros_like(flat)
+    dw = w.new_empty(kh, kw, f, c)
+    for u, v, offset in taps:
+        torch.mm(grid, flat[:, offset:offset + span].T, out=dw[u, v])
+        dflat[:, offset:offset + span].addmm_(w[:, :, u, v].T, grid)
+    ph, pw = padding
+    dx = dflat.view(c, n, hp, wp)[:, :, ph:ph + h, pw:pw + wd].transpose(0, 1).contiguous()
+    return dx, dw.permute(2, 3, 0, 1).contiguous()
+
+
 # --------------------------------------------------------------------------- convolution, vectorised
 
 
@@ -292,8 +353,11 @@ def conv2d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = No
     stride, padding, dilation, groups, (oh, ow) = _conv_settings(x, w, b, stride, padding, dilation, groups)
     n = x.shape[0]
     f, cg, kh, kw = w.shape
-    cols = _group_columns(_pad(x, padding), groups, (kh, kw), stride, dilation, (oh, ow))  # (G, C/G*KH*KW, N*OH*OW)
-    out = _batch_major(torch.matmul(w.reshape(groups, f // groups, cg * kh * kw), cols), n, (oh, ow))
+    if stride == (1, 1) and groups == 1:
+        out = _shifted_forward(x, w, padding, dilation, (oh, ow))
+    else:
+        cols = _group_columns(_pad(x, padding), groups, (kh, kw), stride, dilation, (oh, ow))  # (G, C/G*KH*KW, N*OH*OW)
+        out = _batch_major(torch.matmul(w.reshape(groups, f // groups, cg * kh * kw), cols), n, (oh, ow))
     if b is not None:
         out += b.view(1, f, 1, 1)
     return out, ConvCache(x, w, b is not None, stride, padding, dilation, groups)
@@ -320,6 +384,9 @@ def conv2d_backward(dout: torch.Tensor, cache: ConvCache
     oh, ow = (conv_output_size(size, k, p, s, d) for size, k, p, s, d in
               zip(x.shape[2:], (kh, kw), padding, stride, dilation))
     check_dout(dout, (n, f, oh, ow), "convolution", like=x)
+    db = dout.sum(dim=(0, 2, 3)) if has_bias else None
+    if stride == (1, 1) and groups == 1:
+        return (*_shifted_backward(dout, x, w, padding, dilation), db)
     xp = _pad(x, padding)
     cols = _group_columns(xp, groups, (kh, kw), stride, dilation, (oh, ow))   # (G, C/G*KH*KW, N*OH*OW)
     dout_mat = _group_major(dout, groups)                                    # (G, F/G, N*OH*OW)
@@ -327,9 +394,7 @@ def conv2d_backward(dout: torch.Tensor, cache: ConvCache
     dcols = torch.matmul(w.reshape(groups, f // groups, cg * kh * kw).transpose(1, 2), dout_mat)
     dxp = torch.zeros_like(xp, memory_format=torch.contiguous_format)        # gradient of the padded input
     _group_columns_add(dcols, dxp, (kh, kw), stride, dilation, (oh, ow))
-    dx = _unpad(dxp, padding)
-    db = dout.sum(dim=(0, 2, 3)) if has_bias else None
-    return dx, dw.reshape(w.shape), db
+    return _unpad(dxp, padding), dw.reshape(w.shape), db
 
 
 # --------------------------------------------------------------------------- convolution, naive loops
