@@ -7,7 +7,8 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from hypothesis import assume, strategies as st
+from hypothesis import assume
+from hypothesis import strategies as st
 
 __all__ = [
     "seeds",

@@ -1,18 +1,17 @@
 """course_lib convolution layers (functional, autograd bridge, modules) and
 course_lib.shapes, against torch's own convolutions and the slides' numbers."""
-import contextlib
 import math
-from unittest import mock
 
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from course_lib import autograd as ca
+from course_lib import nn as ca
 from course_lib import functional as cf
 from course_lib import shapes
-from course_lib.functional import conv as conv_module
+
 from conftest import tolerances
 
 try:  # tests/ may or may not be a package

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from course_lib import autograd as ca
+from course_lib import nn as ca
 from course_lib import functional as cf
 
 pytestmark = pytest.mark.ch3

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import filters as cs
 

@@ -11,6 +11,7 @@ import torch
 
 from course_lib import nn as cnn
 from course_lib.nn import PAIRS
+
 from conftest import tolerances
 
 pytestmark = pytest.mark.ch3

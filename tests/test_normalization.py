@@ -2,11 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from course_lib import autograd as ca
+from course_lib import nn as ca
 from course_lib import functional as cf
 from course_lib.filters import gaussian_kernel
+
 from conftest import tolerances
 
 try:  # tests/ may or may not be a package

@@ -64,6 +64,7 @@ def leaky_relu_forward(x: torch.Tensor, *, negative_slope: float = 0.01) -> tupl
 
 def leaky_relu_backward(dout: torch.Tensor, cache: LeakyReLUCache) -> torch.Tensor:
     """Gradient of the leaky ReLU: ``dout`` where ``x > 0``, else ``negative_slope * dout``.
+    dout: shape of x (any shape); returns dx, shape of x.
 
     At ``x == 0`` the slope used is ``negative_slope`` (torch's convention).
     """
@@ -126,20 +127,22 @@ def relu_derivative(x: torch.Tensor) -> torch.Tensor:
 
 
 def leaky_relu_derivative(x: torch.Tensor, *, negative_slope: float = 0.01) -> torch.Tensor:
-    """d leaky_relu / dx: 1 where ``x > 0``, else ``negative_slope``. Same shape as ``x``."""
+    """d leaky_relu / dx: 1 where ``x > 0``, else ``negative_slope``. x: any shape; the result has its shape."""
     check_tensor("x", x)
     return torch.where(x > 0, torch.ones_like(x), torch.full_like(x, float(negative_slope)))
 
 
 def sigmoid_derivative(x: torch.Tensor) -> torch.Tensor:
-    """d sigmoid / dx ``= s (1 - s)``; at most 1/4 (at ``x = 0``), about ``exp(-|x|)`` far out."""
+    """d sigmoid / dx ``= s (1 - s)``; at most 1/4 (at ``x = 0``), about ``exp(-|x|)`` far out.
+    x: any shape; the result has its shape."""
     check_tensor("x", x)
     s = torch.sigmoid(x)
     return s * (1 - s)
 
 
 def tanh_derivative(x: torch.Tensor) -> torch.Tensor:
-    """d tanh / dx ``= 1 - tanh(x)^2``; at most 1 (at ``x = 0``), about ``4 exp(-2|x|)`` far out."""
+    """d tanh / dx ``= 1 - tanh(x)^2``; at most 1 (at ``x = 0``), about ``4 exp(-2|x|)`` far out.
+    x: any shape; the result has its shape."""
     check_tensor("x", x)
     t = torch.tanh(x)
     return 1 - t * t

@@ -173,9 +173,9 @@ def _group_columns(xp: torch.Tensor, groups: int, kernel: Pair, stride: Pair, di
     examples and output pixels, so one matrix product per group covers the whole batch
     (a product large enough for every thread of the CPU, and no Python loop over examples).
     """
-    n = xp.shape[0]
-    (kh, kw), (oh, ow) = kernel, out_hw
-    win = _windows(xp, kernel, stride, (0, 0), dilation, out_hw).unflatten(1, (groups, -1))  # (N, G, C/G, OH, OW, KH, KW)
+    n, (oh, ow) = xp.shape[0], out_hw
+    # (N, G, C/G, OH, OW, KH, KW)
+    win = _windows(xp, kernel, stride, (0, 0), dilation, out_hw).unflatten(1, (groups, -1))
     return win.permute(1, 2, 5, 6, 0, 3, 4).reshape(groups, -1, n * oh * ow)
 
 
@@ -240,7 +240,8 @@ def im2col(x: torch.Tensor, kernel_size, stride=1, padding=0, dilation=1) -> tor
         the convolution.  (The layout of ``torch.nn.functional.unfold``.)
     """
     check_tensor("x", x, 4, floating=False)
-    kernel, stride, padding, dilation, out_hw = _check_im2col_settings(kernel_size, stride, padding, dilation, x.shape[2:])
+    kernel, stride, padding, dilation, out_hw = _check_im2col_settings(kernel_size, stride, padding, dilation,
+                                                                       x.shape[2:])
     return _im2col(x, kernel, stride, padding, dilation, out_hw)
 
 
@@ -404,7 +405,8 @@ def conv2d_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | Non
                          dilation=1, groups: int = 1) -> tuple[torch.Tensor, ConvCache]:
     """2-D convolution layer by its definition: a loop over output positions.
 
-    Same arguments, result and cache as :func:`conv2d_forward`; slow, for reading.
+    Same arguments, result and cache as :func:`conv2d_forward` (x: (N, C, H, W), w: (F, C/groups, KH, KW),
+    b: (F,) or None); slow, for reading.
     """
     (sh, sw), padding, (dh, dw), groups, (oh, ow) = _conv_settings(x, w, b, stride, padding, dilation, groups)
     n = x.shape[0]
@@ -434,6 +436,9 @@ def conv2d_backward_naive(dout: torch.Tensor, cache: ConvCache
     field (into ``dx``) and ``dout[:, :, i, j]`` times the field to the filters
     (into ``dw``); fields that overlap add up.
 
+    Args:
+        dout: (N, F, OH, OW) upstream gradient.
+        cache: from :func:`conv2d_forward_naive` (or :func:`conv2d_forward`).
     Returns:
         dx: (N, C, H, W), dw: (F, C/groups, KH, KW), db: (F,) or None.
     """

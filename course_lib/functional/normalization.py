@@ -219,7 +219,7 @@ def layernorm_backward(dout: torch.Tensor, cache: LayerNormCache
     """Gradients of layer normalization: the batch norm formula with the roles of
     examples and features exchanged (sums over each example's features).
 
-    Returns dx (shape of ``x``), dgamma and dbeta (shape of ``gamma``).
+    dout: shape of ``x``.  Returns dx (shape of ``x``), dgamma and dbeta (shape of ``gamma``).
     """
     x_hat, gamma, inv_std = cache
     check_dout(dout, x_hat.shape, "layer norm")
@@ -304,7 +304,7 @@ def local_response_norm_backward(dout: torch.Tensor, cache: LocalResponseNormCac
                - 2 a beta x_j * sum_{c : j in window(c)} dout_c x_c b_c^(-beta-1)
 
     The second sum runs over the *transposed* window ``j - (size-1)//2 .. j + size//2``.
-    Returns dx: shape of ``x``.
+    dout: shape of ``x``, (N, C, *).  Returns dx: shape of ``x``.
     """
     x, base, a, beta, size = cache
     check_dout(dout, x.shape, "local response norm")

@@ -212,7 +212,8 @@ def max_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
                              padding: IntPair = 0) -> tuple[torch.Tensor, MaxPoolCache]:
     """Max pooling with an explicit loop over output positions (for reading).
 
-    Same arguments, result and tie rule as :func:`max_pool2d_forward`; each step
+    Same arguments, result and tie rule as :func:`max_pool2d_forward` (x: (N, C, H, W) ->
+    (N, C, H_out, W_out)); each step
     handles all ``N * C`` planes at once.
     """
     g = pool_geometry(x, kernel_size=kernel_size, stride=stride, padding=padding)
@@ -234,7 +235,8 @@ def max_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
 
 
 def max_pool2d_backward_naive(dout: torch.Tensor, cache: MaxPoolCache) -> torch.Tensor:
-    """Max pooling gradient with a loop over output positions: ``dx[argmax] += dout``."""
+    """Max pooling gradient with a loop over output positions: ``dx[argmax] += dout``.
+    dout: (N, C, H_out, W_out); returns dx (N, C, H, W)."""
     indices, x_shape = cache
     check_dout(dout, indices.shape, "max pooling")
     n, c, h, w = x_shape
@@ -307,7 +309,7 @@ def avg_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
                              ) -> tuple[torch.Tensor, AvgPoolCache]:
     """Average pooling with an explicit loop over output positions (for reading).
 
-    Same arguments and result as :func:`avg_pool2d_forward`.
+    Same arguments and result as :func:`avg_pool2d_forward`: x (N, C, H, W) -> (N, C, H_out, W_out).
     """
     g = pool_geometry(x, kernel_size=kernel_size, stride=stride, padding=padding)
     (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
@@ -328,7 +330,8 @@ def avg_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
 
 
 def avg_pool2d_backward_naive(dout: torch.Tensor, cache: AvgPoolCache) -> torch.Tensor:
-    """Average pooling gradient with a loop over output positions: every pixel of a window gets ``dout / divisor``."""
+    """Average pooling gradient with a loop over output positions: every pixel of a window gets ``dout / divisor``.
+    dout: (N, C, H_out, W_out); returns dx (N, C, H, W)."""
     g, divisor, x_shape = cache
     check_dout(dout, (*x_shape[:2], *g.out_size), "average pooling")
     (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
@@ -385,7 +388,7 @@ def lp_pool2d_backward(dout: torch.Tensor, cache: LpPoolCache) -> torch.Tensor:
     For ``p = 2`` that is ``x_i / out``: each pixel gets a share proportional
     to its value.  A window whose output is 0 passes gradient 0 (the
     subgradient; the formula itself is 0/0 there).
-    Returns dx: (N, C, H, W).
+    dout: (N, C, H_out, W_out).  Returns dx: (N, C, H, W).
     """
     x, out, g, p = cache
     check_dout(dout, out.shape, "Lp pooling")
@@ -438,7 +441,8 @@ def l2_pool_channels_forward(x: torch.Tensor, *, group_size: int) -> tuple[torch
 
 
 def l2_pool_channels_backward(dout: torch.Tensor, cache: L2PoolChannelsCache) -> torch.Tensor:
-    """Gradient of channel L2 pooling: ``dx_j = dout_g * x_j / out_g`` (0 where ``out_g = 0``). Returns (N, C, *)."""
+    """Gradient of channel L2 pooling: ``dx_j = dout_g * x_j / out_g`` (0 where ``out_g = 0``).
+    dout: (N, C // group_size, *).  Returns dx: (N, C, *)."""
     x, out, k = cache
     check_dout(dout, out.shape, "channel L2 pooling")
     scale = torch.where(out != 0, dout / torch.where(out != 0, out, torch.ones_like(out)), torch.zeros_like(dout))

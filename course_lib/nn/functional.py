@@ -85,7 +85,7 @@ def _functional_form(spec: PairSpec, function: type[torch.autograd.Function]) ->
     exec(compile(source, __file__, "exec"), namespace)  # noqa: S102 - a fixed template, names from the table
     fn = namespace[spec.name]
     fn.__module__, fn.__qualname__ = __name__, spec.name
-    fn.__annotations__ = {}
+    fn.__annotations__ = {k: v for k, v in spec.forward.__annotations__.items() if k in names}
     forward_doc = inspect.getdoc(spec.forward) or ""
     fn.__doc__ = (f"Differentiable :func:`~course_lib.functional.{spec.forward.__name__}` "
                   f"(backward: :func:`~course_lib.functional.{spec.backward.__name__}`); returns ``out`` only.\n\n"
