@@ -26,11 +26,6 @@ import importlib
 
 __version__ = "0.1.0"
 
-#: submodules and subpackages, imported on first attribute access
-_SUBMODULES = frozenset({
-    "device", "gates", "autodiff", "gradcheck", "filters", "shapes", "functional", "nn", "autograd", "models",
-    "chain_rule", "plots", "animations", "layer_demos", "widgets", "grading",
-})
 #: names re-exported from a submodule: name -> submodule
 _NAMES = {"Value": "autodiff", "vmax": "autodiff", "get_device": "device", "available_devices": "device"}
 
@@ -39,14 +34,19 @@ __all__ = ["Value", "vmax", "get_device", "available_devices"]
 
 def __getattr__(name: str):
     """Import ``course_lib.<name>`` (or the submodule defining ``name``) on first use."""
-    if name in _SUBMODULES:
-        return importlib.import_module(f"{__name__}.{name}")
     if name in _NAMES:
         value = getattr(importlib.import_module(f"{__name__}.{_NAMES[name]}"), name)
         globals()[name] = value
         return value
+    from importlib.util import find_spec  # here, not at the top: `import course_lib` stays about a millisecond
+
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:
+        return importlib.import_module(f"{__name__}.{name}")   # every submodule, present and future
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted({*globals(), *_SUBMODULES, *_NAMES})
+    import pkgutil
+
+    submodules = (info.name for info in pkgutil.iter_modules(__path__) if not info.name.startswith("_"))
+    return sorted({*globals(), *submodules, *_NAMES})

@@ -8,8 +8,8 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from course_lib import nn as ca
 from course_lib import functional as cf
+from course_lib import nn as ca
 from course_lib import shapes
 
 from conftest import tolerances

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from course_lib import nn as ca
 from course_lib import functional as cf
+from course_lib import nn as ca
 
 pytestmark = pytest.mark.ch3
 

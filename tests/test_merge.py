@@ -5,8 +5,8 @@ import torch.nn.functional as F
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from course_lib import nn as ca
 from course_lib import functional as cf
+from course_lib import nn as ca
 
 from conftest import tolerances
 

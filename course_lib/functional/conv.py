@@ -23,7 +23,11 @@ Two implementations give the same numbers:
   column gradients back with :func:`col2im`.  The columns of the whole batch
   form one matrix per channel group (examples side by side), so each pass is
   one large matrix product that keeps every CPU thread busy, with no Python
-  loop over examples.
+  loop over examples.  A stride-1 layer with one group skips the copy: with
+  the padded input stored channel-major, (C, N*Hp*Wp), the pixels that tap
+  ``(u, v)`` reads for every output position are one slice of columns (a
+  view), so the layer is ``KH*KW`` matrix products ``w[:, :, u, v] @ slice``
+  added up (:func:`_shifted_forward`); the backward pass reverses each.
 
 The backward pass of a convolution is again a convolution: ``dw`` correlates
 the input with the output gradient, and ``dx`` is a full ("wide") convolution
@@ -339,7 +343,8 @@ def _shifted_backward(dout: torch.Tensor, x: torch.Tensor, w: torch.Tensor, padd
 
 def conv2d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *, stride=1, padding=0,
                    dilation=1, groups: int = 1) -> tuple[torch.Tensor, ConvCache]:
-    """2-D convolution layer (cross-correlation), vectorised with im2col and a matrix product.
+    """2-D convolution layer (cross-correlation), vectorised: matrix products over the whole batch
+    (one per kernel tap at stride 1 with one group, else one after im2col).
 
     Args:
         x: (N, C, H, W) input.

@@ -16,6 +16,7 @@ import inspect
 
 import torch
 
+from .._checks import pair
 from . import functional as nnf
 from .pairs import PAIRS, PairSpec, pair_spec
 
@@ -95,10 +96,6 @@ def _init_uniform(weight: torch.nn.Parameter, bias: torch.nn.Parameter | None, f
             bias.uniform_(-bound, bound)
 
 
-def _kernel_pair(kernel_size) -> tuple[int, int]:
-    return (kernel_size, kernel_size) if isinstance(kernel_size, int) else tuple(kernel_size)
-
-
 class Linear(PairModule):
     """Fully connected module on :func:`course_lib.nn.affine`: x (N, in_features) -> (N, out_features).
 
@@ -142,7 +139,7 @@ class Conv2d(PairModule):
         super().__init__()
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"groups={groups} must divide in_channels={in_channels} and out_channels={out_channels}")
-        kh, kw = _kernel_pair(kernel_size)
+        kh, kw = pair("kernel_size", kernel_size, 1)
         self.in_channels, self.out_channels, self.kernel_size = in_channels, out_channels, (kh, kw)
         self.stride, self.padding, self.dilation, self.groups = stride, padding, dilation, groups
         kw_ = {"device": device, "dtype": dtype}
