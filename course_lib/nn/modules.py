@@ -67,24 +67,26 @@ def _stateless_module(spec: PairSpec) -> type[PairModule]:
     })
 
 
-for _spec in PAIRS:
-    if _spec.module:
-        globals()[_spec.title] = _stateless_module(_spec)
-        __all__.append(_spec.title)
-del _spec
-
-_dropout_init = Dropout.__init__  # noqa: F821 - generated just above
+_GENERATED = {spec.title: _stateless_module(spec) for spec in PAIRS if spec.module}
 
 
-def _checked_dropout_init(self, p_keep: float = 0.5, *, generator: torch.Generator | None = None):
-    if isinstance(p_keep, bool) or not isinstance(p_keep, (int, float)) or not 0.0 < p_keep <= 1.0:
-        raise ValueError(f"p_keep (the probability to keep a unit) must lie in (0, 1], got {p_keep!r}")
-    _dropout_init(self, p_keep, generator=generator)
+class Dropout(_GENERATED["Dropout"]):
+    """Module form of :func:`course_lib.nn.dropout`: x (any shape) -> same shape, dropped in training mode,
+    the identity after ``module.eval()``.
+
+    ``p_keep`` is the probability to keep a unit (torch's ``nn.Dropout(p)`` has ``p = 1 - p_keep``),
+    checked when the module is built; an optional ``generator`` (on the device of the inputs) makes
+    the masks reproducible.
+    """
+
+    def __init__(self, p_keep: float = 0.5, *, generator: torch.Generator | None = None):
+        if isinstance(p_keep, bool) or not isinstance(p_keep, (int, float)) or not 0.0 < p_keep <= 1.0:
+            raise ValueError(f"p_keep (the probability to keep a unit) must lie in (0, 1], got {p_keep!r}")
+        super().__init__(p_keep, generator=generator)
 
 
-Dropout.__init__ = _checked_dropout_init  # noqa: F821
-Dropout.__doc__ += (" ``p_keep`` is the probability to keep a unit (torch's ``nn.Dropout(p)`` has "  # noqa: F821
-                    "``p = 1 - p_keep``); checked when the module is built.")
+globals().update({title: cls for title, cls in _GENERATED.items() if title not in globals()})
+__all__ += list(_GENERATED)
 
 
 def _init_uniform(weight: torch.nn.Parameter, bias: torch.nn.Parameter | None, fan_in: int) -> None:
