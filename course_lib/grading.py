@@ -709,7 +709,8 @@ def module_functions(*modules: Any) -> tuple[Callable, ...]:
 #: The modules of course_lib that compute what an exercise could ask for (``functional``'s
 #: submodules are added by :func:`course_lib_functions`); device, plots, animations and
 #: grading are left out.
-REFERENCE_MODULES = ("gates", "autodiff", "gradcheck", "filters", "shapes", "autograd", "chain_rule")
+REFERENCE_MODULES = ("gates", "autodiff", "gradcheck", "filters", "shapes", "nn.functional", "nn.modules",
+                     "chain_rule")
 
 
 def course_lib_functions() -> tuple[Callable, ...]:

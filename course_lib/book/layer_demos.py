@@ -178,7 +178,7 @@ def deep_mlp(activation: str, *, in_features: int, out_features: int, depth: int
     with torch.no_grad():
         for layer in layers:
             if isinstance(layer, ca.Linear):
-                fan = layer.weight.shape[0]  # course_lib's weights are (in_features, out_features)
+                fan = layer.weight.shape[1]  # torch's layout: (out_features, in_features)
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen, dtype=dtype) * gain / math.sqrt(fan))
                 layer.bias.zero_()
     return torch.nn.Sequential(*layers)
