@@ -53,7 +53,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .device import available_devices
+from ..device import available_devices
 
 __all__ = [
     "GradingError",
@@ -724,9 +724,9 @@ def course_lib_functions() -> tuple[Callable, ...]:
     import importlib
     import pkgutil
 
-    from . import functional
+    from .. import functional
 
-    package = __name__.rpartition(".")[0]
+    package = __name__.split(".")[0]
     modules = [importlib.import_module(f"{package}.{name}") for name in REFERENCE_MODULES]
     modules += [importlib.import_module(f"{functional.__name__}.{info.name}")
                 for info in sorted(pkgutil.iter_modules(functional.__path__), key=lambda info: info.name)]
