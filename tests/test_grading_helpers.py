@@ -1,10 +1,13 @@
 """course_lib.grading: what the hidden tests rely on, by module (compare, guard, forbidden)."""
+import ast
 import inspect
+import json
 import re
 import signal
 import sys
 import time
 import warnings
+from pathlib import Path
 from typing import NamedTuple
 import numpy as np
 import pytest
@@ -805,3 +808,20 @@ def test_a_submission_calling_a_model_from_the_registry_is_caught():
 
     with pytest.raises(GradingError, match=r"calls course_lib\.models\.list_models, which does the exercise"):
         call_student(cheat, what="cheat", forbidden=forbidden("course_lib"))
+
+
+def test_every_name_the_notebooks_import_is_exported():
+    """The hidden tests import from ``course_lib.grading`` itself; the split into modules changes none of that."""
+    import course_lib.grading as grading
+
+    imported = set()
+    for path in (Path(__file__).resolve().parents[1] / "solutions").rglob("*.ipynb"):
+        for cell in json.loads(path.read_text())["cells"]:
+            if cell["cell_type"] == "code":
+                tree = ast.parse("".join(cell["source"]))
+                imported |= {alias.name for node in ast.walk(tree)
+                             if isinstance(node, ast.ImportFrom) and node.module == "course_lib.grading"
+                             for alias in node.names}
+    assert imported, "no notebook imports course_lib.grading"
+    assert imported <= set(grading.__all__), sorted(imported - set(grading.__all__))
+    assert all(callable(getattr(grading, name)) for name in imported)
