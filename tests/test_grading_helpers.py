@@ -681,7 +681,8 @@ def _squares(t):
 
 # Each way of letting torch differentiate, in reverse or forward mode, and the name the message must give.
 AUTOGRAD_CHEATS = {
-    "Tensor.backward": (lambda x: _squares(x.clone().requires_grad_(True)).backward(), r"torch\._tensor\.Tensor\.backward"),
+    "Tensor.backward": (lambda x: _squares(x.clone().requires_grad_(True)).backward(),
+                        r"torch\._tensor\.Tensor\.backward"),
     "autograd.backward": (lambda x: torch.autograd.backward(_squares(x.clone().requires_grad_(True))),
                           r"torch\.autograd\.backward"),
     "autograd.grad": (lambda x: torch.autograd.grad(_squares(x := x.clone().requires_grad_(True)), x),

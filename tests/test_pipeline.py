@@ -340,7 +340,8 @@ def test_cases_name_real_cells(assignment: str):
         assert set(case) == {"replace", "zero", "message"}, f"{where}: keys {sorted(case)}"
         assert case["replace"] and set(case["replace"]) <= answers, (
             f"{where}: {sorted(set(case['replace']) - answers)} are not answer cells (those are {sorted(answers)})")
-        assert case["zero"] and set(case["zero"]) <= tests, f"{where}: {sorted(set(case['zero']) - tests)} are not test cells"
+        assert case["zero"] and set(case["zero"]) <= tests, (
+            f"{where}: {sorted(set(case['zero']) - tests)} are not test cells")
         assert case["message"].strip(), f"{where}: no message"
 
 

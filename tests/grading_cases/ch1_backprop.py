@@ -1,9 +1,5 @@
-"""Broken and cheating submissions of Assignment 1 (chain-rule backpropagation), as data.
-
-Each case is the reference solution with the listed solution cells replaced
-(see ``tests/test_pipeline.py``); its ``zero`` test cells must score 0 and say
-``message``, every other test cell full marks.
-"""
+"""Assignment 1 (chain-rule backpropagation): its broken and cheating submissions,
+in the format that ``tests/test_pipeline.py`` reads."""
 
 CASES = {
     # mul_backward raises: the gates' visible test, its own test and the gate graph (which calls it) fail.

@@ -1,9 +1,5 @@
-"""Broken and cheating submissions of Assignment 2 (convolution), as data.
-
-Each case is the reference solution with the listed solution cells replaced
-(see ``tests/test_pipeline.py``); its ``zero`` test cells must score 0 and say
-``message``, every other test cell full marks.
-"""
+"""Assignment 2 (convolution) as ``tests/test_pipeline.py`` grades it:
+the cheats it must catch and the endless loop it must stop."""
 
 CASES = {
     # torch does the naive convolution: exactly Part 4's points are lost, and the message names the call.

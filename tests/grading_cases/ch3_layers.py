@@ -1,9 +1,5 @@
-"""Broken and cheating submissions of Assignment 3 (pooling, batch norm, dropout, concatenation), as data.
-
-Each case is the reference solution with the listed solution cells replaced
-(see ``tests/test_pipeline.py``); its ``zero`` test cells must score 0 and say
-``message``, every other test cell full marks.
-"""
+"""Assignment 3 (pooling, batch norm, dropout, concatenation): cheats and a wrong
+backward pass, for ``tests/test_pipeline.py``."""
 
 CASES = {
     # torch does max pooling: exactly Part 1a's 14 points are lost, and the message names the call.
