@@ -823,6 +823,8 @@ def test_every_name_the_notebooks_import_is_exported():
                 imported |= {alias.name for node in ast.walk(tree)
                              if isinstance(node, ast.ImportFrom) and node.module == "course_lib.grading"
                              for alias in node.names}
+    modules = [sys.modules[f"course_lib.grading.{name}"] for name in ("compare", "guard", "forbidden")]
+    assert sorted(grading.__all__) == sorted(name for module in modules for name in module.__all__)
     assert imported, "no notebook imports course_lib.grading"
     assert imported <= set(grading.__all__), sorted(imported - set(grading.__all__))
     assert all(callable(getattr(grading, name)) for name in imported)

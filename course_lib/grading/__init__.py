@@ -19,11 +19,12 @@ case.  The helpers live in three modules, one per concern:
   disk (:func:`course_lib_functions`), and the older per-topic names
   (:func:`pooling_ops`, :func:`autograd_entry_points`, ...).
 
-Every name is importable from ``course_lib.grading`` itself, as the notebooks do.
+Every name is importable from ``course_lib.grading`` itself, as the notebooks do
+(there ``forbidden`` is the function; its module is ``course_lib.grading.forbidden``
+in ``sys.modules``).
 """
 from __future__ import annotations
 
-from . import compare as _compare, forbidden as _forbidden, guard as _guard
 from .compare import (
     GradingError,
     as_strict_tensor,
@@ -62,5 +63,36 @@ from .guard import (
     torch_op_name,
 )
 
-# ``course_lib.grading.forbidden`` is the function; the module is ``sys.modules["course_lib.grading.forbidden"]``.
-__all__ = [*_compare.__all__, *_guard.__all__, *_forbidden.__all__]
+__all__ = [
+    "as_strict_tensor",
+    "assert_close",
+    "assert_matches",
+    "autograd_entry_points",
+    "call_student",
+    "call_student_and_arguments",
+    "compare_with_reference",
+    "concat_ops",
+    "convolution_ops",
+    "course_lib_functions",
+    "describe",
+    "dropout_ops",
+    "expect_dict",
+    "expect_int",
+    "expect_raises",
+    "expect_tuple",
+    "forbid_calls",
+    "forbidden",
+    "GradingError",
+    "module_functions",
+    "must_call",
+    "normalization_ops",
+    "padding_ops",
+    "pooling_ops",
+    "public_functions",
+    "reference_modules",
+    "sliding_window_ops",
+    "test_devices",
+    "time_limit",
+    "TOPICS",
+    "torch_op_name",
+]
