@@ -828,3 +828,5 @@ def test_every_name_the_notebooks_import_is_exported():
     assert imported, "no notebook imports course_lib.grading"
     assert imported <= set(grading.__all__), sorted(imported - set(grading.__all__))
     assert all(callable(getattr(grading, name)) for name in imported)
+    # Messages name them as the notebooks import them, whichever module defines them.
+    assert {getattr(grading, name).__module__ for name in imported} == {"course_lib.grading"}
