@@ -282,9 +282,9 @@ def module_functions(*modules: Any) -> tuple[Callable, ...]:
 
 
 #: Packages and modules of course_lib that are not the reference: the book's presentation
-#: helpers, these grading helpers, the instructor's grader (until it moves out to
-#: ``course_grade``) and the device choice, which students are meant to call (``get_device``).
-NOT_REFERENCE = ("book", "grading", "grader", "device")
+#: helpers, these grading helpers and the device choice, which students are meant to call
+#: (``get_device``).
+NOT_REFERENCE = ("book", "grading", "device")
 
 
 def reference_modules() -> list[str]:
