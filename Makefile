@@ -50,9 +50,9 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 assignments: venv
 	for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
 
-# ruff (pinned in requirements.txt, configured in pyproject.toml) over the library and its tests
+# ruff (pinned in requirements.txt, configured in pyproject.toml) over the library, the grader, tests and benchmarks
 lint: venv
-	$(BIN)/ruff check course_lib tests
+	$(BIN)/ruff check course_lib course_grade tests benchmarks
 
 test-lib: venv
 	$(BIN)/python -m pytest -m "not grading and not book" -q

@@ -10,7 +10,6 @@ import pytest
 import torch
 
 from course_lib import filters
-from course_lib.shapes import conv_output_size, receptive_field
 from course_lib.book.widgets import (
     FILTER_CHOICES,
     ConvSetting,
@@ -19,6 +18,7 @@ from course_lib.book.widgets import (
     conv_windows,
     filter_kernel,
 )
+from course_lib.shapes import conv_output_size, receptive_field
 
 pytestmark = pytest.mark.ch2
 
