@@ -23,11 +23,9 @@ import course_lib
 import course_lib.functional as cf
 
 ROOT = Path(course_lib.__file__).parent
-#: not the library: the grader and the hidden-test helpers, and the presentation modules,
-#: which are moving to course_lib/book/ (they may import the library, not the reverse)
-OUTSIDE = ("course_lib.book", "course_lib.grading", "course_lib.grader", "course_grade")
-PRESENTATION = ("course_lib.plots", "course_lib.animations", "course_lib.widgets", "course_lib.layer_demos",
-                "course_lib.chain_rule")
+#: not the library: the presentation (course_lib.book), the hidden-test helpers and the grader
+#: (they may import the library, not the reverse)
+OUTSIDE = ("course_lib.book", "course_lib.grading", "course_grade")
 
 
 def _module_name(path: Path) -> str:
@@ -117,8 +115,6 @@ def _tensor_parameters(fn) -> list[str]:
 
 def _public_functions():
     for module in LIBRARY:
-        if module in PRESENTATION:
-            continue
         mod = importlib.import_module(module)
         for name in getattr(mod, "__all__", ()):
             obj = getattr(mod, name)

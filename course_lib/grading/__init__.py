@@ -30,7 +30,6 @@ from .compare import (
     as_strict_tensor,
     assert_close,
     assert_matches,
-    compare_with_reference,
     describe,
     expect_dict,
     expect_int,
@@ -56,6 +55,7 @@ from .forbidden import (
 from .guard import (
     call_student,
     call_student_and_arguments,
+    compare_with_reference,
     expect_raises,
     forbid_calls,
     must_call,

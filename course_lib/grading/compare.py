@@ -7,13 +7,13 @@ expected and actual values.  Results must be a real ``torch.Tensor`` /
 answers True are refused (:func:`as_strict_tensor`).  :func:`assert_matches`
 compares a returned structure, such as a layer's cache, entry by entry;
 ``expect_tuple`` / ``expect_int`` / ``expect_dict`` check the shape of a
-result before it is compared; :func:`compare_with_reference` is one hidden
-test case: call both functions on copies of the same arguments and compare.
+result before it is compared.  One whole hidden test case, calling the student
+through the guard, is :func:`course_lib.grading.guard.compare_with_reference`.
 """
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -30,7 +30,6 @@ __all__ = [
     "expect_int",
     "expect_dict",
     "assert_matches",
-    "compare_with_reference",
 ]
 
 
@@ -244,42 +243,3 @@ def assert_matches(actual: Any, expected: Any, *, what: str, inputs: str = "",
                            inputs=inputs, rtol=rtol, atol=atol)
     else:
         raise TypeError(f"assert_matches: cannot compare with a {type(expected).__name__}")
-
-
-def compare_with_reference(student: Callable, reference: Callable, *args: Any,
-                           outputs: Sequence[str] | None = None, what: str | None = None,
-                           inputs: str | None = None, forbidden: Sequence[Callable] = (),
-                           rtol: float = 1e-5, atol: float = 1e-7, seconds: float | None = 20.0) -> Any:
-    """Call the student's function and the reference on the same arguments and compare the results.
-
-    Both get their own copies of ``args``.  With ``outputs=None`` the functions
-    return one tensor or number; with ``outputs=("dx", "dy")`` they return that
-    many values, compared one by one (the message names the wrong one).
-
-    Args:
-        student, reference: the two functions.
-        args: positional arguments for both.
-        outputs: names of the returned values, or None for a single value.
-        what: the function's name in messages (default: the student function's ``__name__``).
-        inputs: description of the inputs in messages (default: built from ``args``).
-        forbidden: functions the student's code must not call (see :func:`forbid_calls`).
-        rtol, atol: tolerances of :func:`assert_close`.
-        seconds: time limit of the student's call.
-    Returns:
-        The student's result (a tuple when ``outputs`` is given).
-    """
-    from .guard import _copy, call_student  # here, not at the top: guard imports this module
-
-    what = what or getattr(student, "__name__", "the function")
-    if inputs is None:
-        inputs = ", ".join(describe(a) for a in args)
-    expected = reference(*_copy(args))
-    actual = call_student(student, *args, what=what, forbidden=forbidden, seconds=seconds)
-    if outputs is None:
-        assert_close(actual, expected, what=what, inputs=inputs, rtol=rtol, atol=atol)
-        return actual
-    actual = expect_tuple(actual, outputs, what=what)
-    expected = tuple(expected)
-    for name, got, want in zip(outputs, actual, expected):
-        assert_close(got, want, what=f"{what}: {name}", inputs=inputs, rtol=rtol, atol=atol)
-    return actual

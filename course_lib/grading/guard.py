@@ -29,7 +29,7 @@ import numpy as np
 import torch
 from torch.overrides import TorchFunctionMode
 
-from .compare import GradingError, _kind, describe
+from .compare import GradingError, _kind, assert_close, describe, expect_tuple
 
 __all__ = [
     "time_limit",
@@ -39,6 +39,7 @@ __all__ = [
     "call_student",
     "call_student_and_arguments",
     "expect_raises",
+    "compare_with_reference",
 ]
 
 
@@ -378,3 +379,38 @@ def expect_raises(func: Callable, *args: Any, exception: type[BaseException] = V
     return raised
 
 
+def compare_with_reference(student: Callable, reference: Callable, *args: Any,
+                           outputs: Sequence[str] | None = None, what: str | None = None,
+                           inputs: str | None = None, forbidden: Sequence[Callable] = (),
+                           rtol: float = 1e-5, atol: float = 1e-7, seconds: float | None = 20.0) -> Any:
+    """Call the student's function and the reference on the same arguments and compare the results.
+
+    Both get their own copies of ``args``.  With ``outputs=None`` the functions
+    return one tensor or number; with ``outputs=("dx", "dy")`` they return that
+    many values, compared one by one (the message names the wrong one).
+
+    Args:
+        student, reference: the two functions.
+        args: positional arguments for both.
+        outputs: names of the returned values, or None for a single value.
+        what: the function's name in messages (default: the student function's ``__name__``).
+        inputs: description of the inputs in messages (default: built from ``args``).
+        forbidden: functions the student's code must not call (see :func:`forbid_calls`).
+        rtol, atol: tolerances of :func:`assert_close`.
+        seconds: time limit of the student's call.
+    Returns:
+        The student's result (a tuple when ``outputs`` is given).
+    """
+    what = what or getattr(student, "__name__", "the function")
+    if inputs is None:
+        inputs = ", ".join(describe(a) for a in args)
+    expected = reference(*_copy(args))
+    actual = call_student(student, *args, what=what, forbidden=forbidden, seconds=seconds)
+    if outputs is None:
+        assert_close(actual, expected, what=what, inputs=inputs, rtol=rtol, atol=atol)
+        return actual
+    actual = expect_tuple(actual, outputs, what=what)
+    expected = tuple(expected)
+    for name, got, want in zip(outputs, actual, expected):
+        assert_close(got, want, what=f"{what}: {name}", inputs=inputs, rtol=rtol, atol=atol)
+    return actual
