@@ -114,6 +114,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int, lr: float, batc
         device: where the model runs (default :func:`course_lib.device.get_device`).
         seed: seeds the shuffling and every random layer (dropout) during training.
         progress: show a tqdm progress bar.
+    After every optimiser step, ``model.after_step()`` is called if the model has it
+    (e.g. the max-norm constraint of :class:`course_lib.models.text.KimCNN`).
     Returns:
         :class:`History` (losses are nats per sample; accuracies are fractions in [0, 1]).
     """
@@ -149,6 +151,8 @@ def fit(model: torch.nn.Module, train, val=None, *, epochs: int, lr: float, batc
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
+                if hasattr(model, "after_step"):  # a constraint applied after each step (Kim's max-norm)
+                    model.after_step()
                 value = loss.item()
                 history.step_loss.append(value)
                 total_loss += value * len(idx)
