@@ -21,8 +21,8 @@ small grammar.  Three kinds of sentences, chosen so that the *order* of words
 matters:
 
 * ``plain`` (45 %): ``the plot was really clever``; the adjective decides.
-* ``negated`` (30 %): ``the acting is not very good``; a negator (``not``,
-  ``never``) flips the adjective, which is as often positive as negative.
+* ``negated`` (30 %): ``the acting is not very good``, ``the plot was never
+  dull``; a negator flips the adjective, which is as often positive as negative.
 * ``contrast`` (25 %): ``the cast is superb but the script was not good``;
   two clauses of opposite sentiment, joined by ``but`` (the second clause
   decides) or started by ``although`` (``although A , B``: ``B`` decides).
@@ -179,8 +179,14 @@ def _clause(rng: random.Random, label: int) -> str:
     if rng.random() < 0.6:
         words = [subject, verb, more, rng.choice(_ADJECTIVES[label])]
     else:
-        words = [subject, verb, rng.choice(_NEGATORS), more, rng.choice(_ADJECTIVES[1 - label])]
+        words = [subject, *_negation(rng, verb), more, rng.choice(_ADJECTIVES[1 - label])]
     return " ".join(w for w in words if w)
+
+
+def _negation(rng: random.Random, verb: str) -> list[str]:
+    """``verb`` and a negator: ``was not``, ``felt not``; ``never`` only after ``is`` / ``was``."""
+    negator = rng.choice(_NEGATORS)
+    return [verb if negator == "not" else rng.choice(["is", "was"]), negator]
 
 
 def generate_grammar_corpus(n: int = GRAMMAR_SIZE, *, seed: int = GRAMMAR_SEED) -> list[tuple[int, str, str]]:
@@ -200,7 +206,7 @@ def generate_grammar_corpus(n: int = GRAMMAR_SIZE, *, seed: int = GRAMMAR_SEED) 
             kind, words = "plain", [subject, verb, more, rng.choice(_ADJECTIVES[label])]
         elif u < 0.75:
             kind = "negated"
-            words = [subject, verb, rng.choice(_NEGATORS), more, rng.choice(_ADJECTIVES[1 - label])]
+            words = [subject, *_negation(rng, verb), more, rng.choice(_ADJECTIVES[1 - label])]
         else:
             kind = "contrast"
             first, second = _clause(rng, 1 - label), _clause(rng, label)
