@@ -343,14 +343,18 @@ def _read_sst2(path: Path) -> list:
     return [(int(label), "-", text) for text, label in (line.rsplit("\t", 1) for line in lines[1:] if line)]
 
 
-def _load_sst2(root: Path, seed: int):
-    train, dev = root / "train.tsv", root / "dev.tsv"
-    if not (train.is_file() and dev.is_file()):
+def _with_test_file(read, train: Path, test: Path, seed: int):
+    """Splits of a corpus with an official labelled test file: 10% of ``train`` (seeded) becomes val."""
+    if not (train.is_file() and test.is_file()):
         return None
-    rows = _read_sst2(train)
+    rows = read(train)
     tr, va, _ = split_indices(len(rows), seed=seed, fractions=(0.9, 0.1))
-    splits = {"train": [rows[i] for i in tr], "val": [rows[i] for i in va], "test": _read_sst2(dev)}
-    return ["negative", "positive"], splits, f"SST-2 from {root} (dev.tsv as test, 10% of train as val)"
+    return {"train": [rows[i] for i in tr], "val": [rows[i] for i in va], "test": read(test)}
+
+
+def _load_sst2(root: Path, seed: int):
+    splits = _with_test_file(_read_sst2, root / "train.tsv", root / "dev.tsv", seed)
+    return splits and (["negative", "positive"], splits, f"SST-2 from {root} (dev.tsv as test, 10% of train as val)")
 
 
 _TREC_CLASSES = ["ABBR", "DESC", "ENTY", "HUM", "LOC", "NUM"]
@@ -368,13 +372,8 @@ def _read_trec(path: Path) -> list:
 
 
 def _load_trec(root: Path, seed: int):
-    train, test = root / "train_5500.label", root / "TREC_10.label"
-    if not (train.is_file() and test.is_file()):
-        return None
-    rows = _read_trec(train)
-    tr, va, _ = split_indices(len(rows), seed=seed, fractions=(0.9, 0.1))
-    splits = {"train": [rows[i] for i in tr], "val": [rows[i] for i in va], "test": _read_trec(test)}
-    return list(_TREC_CLASSES), splits, f"TREC from {root} (TREC_10 as test, 10% of train as val)"
+    splits = _with_test_file(_read_trec, root / "train_5500.label", root / "TREC_10.label", seed)
+    return splits and (list(_TREC_CLASSES), splits, f"TREC from {root} (TREC_10 as test, 10% of train as val)")
 
 
 _LOADERS = {"mr": (_load_mr, "rt-polarity.pos and rt-polarity.neg"),

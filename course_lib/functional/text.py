@@ -124,6 +124,31 @@ def _fold_windows(dcols: torch.Tensor, length: int, pad: int) -> torch.Tensor:
     return dxp[:, pad:pad + length]
 
 
+def _correlate(x, w, b, padding, width: int, equation: str) -> tuple[torch.Tensor, int]:
+    """Forward of both convolutions: the windows of padded ``x`` contracted with ``w`` by ``equation``
+    (``"windows,filters->out"`` in einsum notation), plus the bias.  Returns ``(out, pad)``."""
+    pad = _time_padding(padding, width)
+    _out_length(x.shape[1], width, pad)
+    out = torch.einsum(equation, _windows(_pad_time(x, pad), width), w)
+    return (out if b is None else out + b), pad
+
+
+def _correlate_backward(dout, cache, width: int, trailing: tuple[int, ...], equation: str, what: str):
+    """Backward of :func:`_correlate`: the same contraction read the two other ways.
+
+    With ``equation = "C,W->O"``: ``dw = einsum("C,O->W", windows, dout)`` and the
+    window gradients ``einsum("O,W->C", dout, w)`` are folded back onto ``x``.
+    ``dout`` must be ``(N, L_out, *trailing)``.
+    """
+    x, w, has_bias, pad = cache
+    _check_dout(dout, (x.shape[0], _out_length(x.shape[1], width, pad), *trailing), what)
+    cols, rest = equation.split(",")
+    filt, out = rest.split("->")
+    dw = torch.einsum(f"{cols},{out}->{filt}", _windows(_pad_time(x, pad), width), dout)
+    dx = _fold_windows(torch.einsum(f"{out},{filt}->{cols}", dout, w), x.shape[1], pad)
+    return dx, dw, (dout.sum(dim=(0, 1)) if has_bias else None)
+
+
 def _check_dout(dout: torch.Tensor, shape, what: str) -> None:
     check_tensor("dout", dout)
     if tuple(dout.shape) != tuple(shape):
@@ -133,6 +158,10 @@ def _check_dout(dout: torch.Tensor, shape, what: str) -> None:
 # ----------------------------------------------------------------------------
 # 1-d convolution over a sentence (Kim 2014)
 # ----------------------------------------------------------------------------
+
+#: windows (N, L_out, E, width) x filters (F, width, E) -> (N, L_out, F)
+_TEXT_EQUATION = "nteu,fue->ntf"
+
 
 class TextConvCache(NamedTuple):
     """What :func:`text_conv1d_backward` needs: the inputs, whether there was a bias, the time padding."""
@@ -177,13 +206,7 @@ def text_conv1d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None
     padding=padding).transpose(1, 2)``: torch stores channels first.
     """
     _check_text_conv(x, w, b)
-    width = w.shape[1]
-    pad = _time_padding(padding, width)
-    _out_length(x.shape[1], width, pad)
-    cols = _windows(_pad_time(x, pad), width)                 # (N, L_out, E, width)
-    out = torch.einsum("nteu,fue->ntf", cols, w)
-    if b is not None:
-        out = out + b
+    out, pad = _correlate(x, w, b, padding, w.shape[1], _TEXT_EQUATION)
     return out, TextConvCache(x, w, b is not None, pad)
 
 
@@ -197,14 +220,8 @@ def text_conv1d_backward(dout: torch.Tensor, cache: TextConvCache
     Returns:
         dx: (N, L, E), dw: (F, width, E), db: (F,) or None when there was no bias.
     """
-    x, w, has_bias, pad = cache
-    width = w.shape[1]
-    _check_dout(dout, (x.shape[0], _out_length(x.shape[1], width, pad), w.shape[0]), "text convolution")
-    cols = _windows(_pad_time(x, pad), width)
-    dw = torch.einsum("nteu,ntf->fue", cols, dout)
-    dx = _fold_windows(torch.einsum("ntf,fue->nteu", dout, w), x.shape[1], pad)
-    db = dout.sum(dim=(0, 1)) if has_bias else None
-    return dx, dw, db
+    w = cache.w
+    return _correlate_backward(dout, cache, w.shape[1], (w.shape[0],), _TEXT_EQUATION, "text convolution")
 
 
 def text_conv1d_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *,
@@ -248,13 +265,13 @@ def text_conv1d_backward_naive(dout: torch.Tensor, cache: TextConvCache
 # Row-wise (per-dimension) convolution of the DCNN
 # ----------------------------------------------------------------------------
 
-class RowwiseConvCache(NamedTuple):
-    """What :func:`rowwise_conv1d_backward` needs: the inputs, whether there was a bias, the time padding."""
+#: windows (N, L_out, C, D, width) x filters (F, C, width, D) -> (N, L_out, F, D): rows d never mix
+_ROWWISE_EQUATION = "ntcdu,fcud->ntfd"
 
-    x: torch.Tensor
-    w: torch.Tensor
-    has_bias: bool
-    pad: int
+
+class RowwiseConvCache(TextConvCache):
+    """What :func:`rowwise_conv1d_backward` needs: the fields of :class:`TextConvCache`, with
+    ``x: (N, L, C, D)`` and ``w: (F, C, width, D)``."""
 
 
 def _check_rowwise(x, w, b) -> None:
@@ -290,13 +307,7 @@ def rowwise_conv1d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | N
         :class:`RowwiseConvCache`.
     """
     _check_rowwise(x, w, b)
-    width = w.shape[2]
-    pad = _time_padding(padding, width)
-    _out_length(x.shape[1], width, pad)
-    cols = _windows(_pad_time(x, pad), width)                 # (N, L_out, C, D, width)
-    out = torch.einsum("ntcdu,fcud->ntfd", cols, w)
-    if b is not None:
-        out = out + b
+    out, pad = _correlate(x, w, b, padding, w.shape[2], _ROWWISE_EQUATION)
     return out, RowwiseConvCache(x, w, b is not None, pad)
 
 
@@ -309,15 +320,8 @@ def rowwise_conv1d_backward(dout: torch.Tensor, cache: RowwiseConvCache
     Returns:
         dx: (N, L, C, D), dw: (F, C, width, D), db: (F, D) or None.
     """
-    x, w, has_bias, pad = cache
-    width = w.shape[2]
-    n, length, _, d = x.shape
-    _check_dout(dout, (n, _out_length(length, width, pad), w.shape[0], d), "row-wise convolution")
-    cols = _windows(_pad_time(x, pad), width)
-    dw = torch.einsum("ntcdu,ntfd->fcud", cols, dout)
-    dx = _fold_windows(torch.einsum("ntfd,fcud->ntcdu", dout, w), length, pad)
-    db = dout.sum(dim=(0, 1)) if has_bias else None
-    return dx, dw, db
+    f, _, width, d = cache.w.shape
+    return _correlate_backward(dout, cache, width, (f, d), _ROWWISE_EQUATION, "row-wise convolution")
 
 
 # ----------------------------------------------------------------------------
