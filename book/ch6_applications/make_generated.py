@@ -35,7 +35,8 @@ def inputs() -> dict[str, torch.Tensor]:
     }
 
 
-def main() -> None:
+def generate() -> dict:
+    """Run the three optimisations of the chapter; returns images (float16), losses and seconds."""
     torch.manual_seed(0)
     pics = inputs()
     features = gen.random_feature_net(seed=0)
@@ -53,9 +54,15 @@ def main() -> None:
         "dream": dream.image.half(), "dream_objective": dream.objective, "dream_seconds": dream.seconds,
         "threads": torch.get_num_threads(),
     }
+    return result
+
+
+def main() -> None:
+    result = generate()
     torch.save(result, OUT)
-    print(f"style transfer {styled.seconds:.1f} s, texture {texture.seconds:.1f} s, deep dream "
-          f"{dream.seconds:.1f} s on {torch.get_num_threads()} threads; wrote {OUT}")
+    styled, texture, dream = (result[f"{name}_seconds"] for name in ("styled", "texture", "dream"))
+    print(f"style transfer {styled:.1f} s, texture {texture:.1f} s, deep dream {dream:.1f} s on "
+          f"{torch.get_num_threads()} threads; wrote {OUT}")
 
 
 if __name__ == "__main__":
