@@ -10,12 +10,11 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.shapes`: output sizes, receptive fields, parameter and multiply-add counts.
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
 * :mod:`course_lib.autograd`: the pairs as ``torch.autograd.Function`` s and modules.
-* :mod:`course_lib.chain_rule`: Chapter 1's worked examples.
-* :mod:`course_lib.plots`: shared figures.
-* :mod:`course_lib.animations`: animations and annotated matrices for the book (matplotlib, imported lazily).
-* :mod:`course_lib.layer_demos`: measurements and figures of Chapter 3 (activations, pooling shifts, dropout ensembles).
-* :mod:`course_lib.widgets`: ipywidgets explorers with a static gallery for the book (imported lazily).
+* :mod:`course_lib.chain_rule`: Chapter 1's worked examples (the reference of its exercise).
 * :mod:`course_lib.grading`: support for the hidden tests.
+
+The book's presentation helpers (tables, figures, animations, explorers, chapter
+demos) are in :mod:`course_lib.book`, which the library itself never imports.
 """
 from .autodiff import Value, vmax
 from .device import available_devices, get_device

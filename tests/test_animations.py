@@ -1,4 +1,4 @@
-"""course_lib.animations: the sliding-kernel animation shows the layer's numbers
+"""course_lib.book.animations: the sliding-kernel animation shows the layer's numbers
 and renders to HTML that a static, offline page can play."""
 import re
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from course_lib.animations import animation_html, draw_matrix, kernel_slide_animation, kernel_slide_frames
+from course_lib.book.animations import animation_html, draw_matrix, kernel_slide_animation, kernel_slide_frames
 from course_lib.functional import conv2d_forward
 
 pytestmark = pytest.mark.ch2

@@ -1,4 +1,4 @@
-"""course_lib.layer_demos: the measurements behind Chapter 3's figures."""
+"""course_lib.book.layer_demos: the measurements behind Chapter 3's figures."""
 import math
 import subprocess
 import sys
@@ -7,13 +7,13 @@ import pytest
 import torch
 
 from course_lib import functional as cf
-from course_lib import layer_demos as ld
+from course_lib.book import layer_demos as ld
 
 pytestmark = pytest.mark.ch3
 
 
 def test_import_has_no_side_effects():
-    code = ("import sys, course_lib.layer_demos; "
+    code = ("import sys, course_lib.book.layer_demos; "
             "assert 'matplotlib' not in sys.modules, 'matplotlib imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
 

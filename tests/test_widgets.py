@@ -1,4 +1,4 @@
-"""course_lib.widgets: the explorers are driven the way a student drives them, by
+"""course_lib.book.widgets: the explorers are driven the way a student drives them, by
 setting a control's value, and their summary, picture and state must follow; their
 static gallery is a self-contained picture that a page without widgets can show."""
 import re
@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from course_lib import filters
+from course_lib.book.widgets import (FILTER_CHOICES, ConvSetting, ConvShapeExplorer, FilterExplorer,
+                                     conv_windows, filter_kernel)
 from course_lib.shapes import conv_output_size, receptive_field
-from course_lib.widgets import (FILTER_CHOICES, ConvSetting, ConvShapeExplorer, FilterExplorer,
-                                conv_windows, filter_kernel)
 
 pytestmark = pytest.mark.ch2
 
@@ -53,7 +53,7 @@ def test_conv_windows_reject_a_kernel_that_does_not_fit():
 
 
 def test_importing_widgets_has_no_side_effects():
-    code = ("import sys, course_lib.widgets; "
+    code = ("import sys, course_lib.book.widgets; "
             "print(sorted(m for m in ('ipywidgets', 'matplotlib.pyplot', 'matplotlib') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]" and out.stderr == ""

@@ -17,8 +17,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from .functional.conv import conv2d_forward
-from .shapes import _pair
+from ..functional.conv import conv2d_forward
+from ..shapes import _pair
 
 __all__ = ["SlideFrame", "kernel_slide_frames", "draw_matrix", "kernel_slide_animation", "animation_html"]
 

@@ -27,9 +27,9 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
-from . import autograd as ca
-from . import functional as F
-from ._checks import check_tensor
+from .. import autograd as ca
+from .. import functional as F
+from .._checks import check_tensor
 
 __all__ = [
     "ACTIVATIONS",

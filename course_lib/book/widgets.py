@@ -33,7 +33,6 @@ module has no side effects.  Figures are drawn on ``matplotlib.figure.Figure``
 from __future__ import annotations
 
 import abc
-
 import base64
 import html as html_lib
 import io
@@ -42,9 +41,10 @@ from typing import Any, Callable, NamedTuple, Sequence
 import numpy as np
 import torch
 
-from . import filters
-from .functional.conv import im2col
-from .shapes import conv_output_size, receptive_field
+from .. import filters
+from ..functional.conv import im2col
+from ..shapes import conv_output_size, receptive_field
+from .images import grey_photo
 
 __all__ = [
     "ConvSetting",
@@ -370,18 +370,10 @@ def filter_kernel(name: str, size: int = 5, sigma: float = 1.0) -> torch.Tensor:
     return FILTER_CHOICES[name](size, sigma)
 
 
-def _default_photo(side: int = 128) -> np.ndarray:
-    """scikit-image's cameraman photograph (it ships with the package), shrunk to
-    ``side`` x ``side`` by block averaging, grey values in [0, 1]."""
-    try:
-        from skimage import data
-        from skimage.transform import downscale_local_mean
-    except ImportError as err:  # pragma: no cover - scikit-image is in requirements.txt
-        raise ImportError("FilterExplorer needs scikit-image for its default photograph; "
-                          "pass image=<(H, W) array> instead") from err
-    photo = data.camera().astype(np.float64) / 255.0
-    factor = max(1, photo.shape[0] // side)
-    return downscale_local_mean(photo, (factor, factor))
+def _default_photo() -> np.ndarray:
+    """scikit-image's cameraman photograph (it ships with the package), 512 x 512
+    shrunk to 128 x 128 by block averaging, grey values in [0, 1]."""
+    return grey_photo("camera", 4).numpy()
 
 
 def _is_signed(kernel: torch.Tensor) -> bool:

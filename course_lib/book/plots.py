@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .autodiff import Value, topological_order
+from ..autodiff import Value, topological_order
 
 __all__ = ["draw_graph", "plot_gradient_norms"]
 
