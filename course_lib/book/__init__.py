@@ -25,12 +25,14 @@ matplotlib nor IPython nor scikit-image):
   pooling and shifts, normalization sets, dropout's thinned networks).
 * :mod:`~course_lib.book.text`: Chapter 5's figures (n-gram windows, filter phrases,
   k-max and folding steps).
+* :mod:`~course_lib.book.insight`: Chapter 6's figures (filter grids, Hinton diagrams,
+  move probabilities on a Go board, boxes on an image).
 """
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["animations", "depth", "images", "layer_demos", "plots", "tables", "text", "widgets"]
+__all__ = ["animations", "depth", "images", "insight", "layer_demos", "plots", "tables", "text", "widgets"]
 
 
 def __getattr__(name: str):
