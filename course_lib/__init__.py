@@ -11,8 +11,7 @@ first use (``course_lib.nn`` imports ``course_lib/nn/`` when it is touched, PEP 
 * :mod:`course_lib.filters`: convolution of one image with one kernel, classic kernels.
 * :mod:`course_lib.shapes`: output sizes, receptive fields, parameter and multiply-add counts.
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
-* :mod:`course_lib.nn`: the pairs as ``torch.autograd.Function`` s, functions and Modules, from one table
-  (``course_lib.autograd`` is its old name).
+* :mod:`course_lib.nn`: the pairs as ``torch.autograd.Function`` s, functions and Modules, from one table.
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples (the reference of its exercise).
 * :mod:`course_lib.grading`: support for the hidden tests.
 

@@ -90,7 +90,7 @@ def total_variation(images: torch.Tensor) -> torch.Tensor:
 def layer_outputs(net: nn.Sequential, x: torch.Tensor, layers: Sequence[int]) -> list[torch.Tensor]:
     """Outputs of the modules ``net[i]`` for ``i in layers`` (in the order given), keeping gradients.
 
-    Runs ``net`` only as far as the deepest requested layer.
+    Runs ``net`` only as far as the deepest requested layer.  x: (N, C, H, W) images.
     """
     if not isinstance(net, nn.Sequential):
         raise TypeError(f"layer_outputs: net must be an nn.Sequential, got {type(net).__name__}")

@@ -69,6 +69,8 @@ def _find_module(model: nn.Module, layer: str | nn.Module) -> tuple[str, nn.Modu
 def feature_maps(model: nn.Module, x: torch.Tensor, layers: Sequence[str | nn.Module]) -> dict[str, torch.Tensor]:
     """Outputs of ``layers`` (names from ``model.named_modules()`` or the modules) for input ``x``.
 
+    x: (N, C, H, W) (or whatever shape ``model`` takes).
+
     Runs ``model(x)`` once under ``torch.no_grad()`` with forward hooks.  Returns
     ``{name: output}``; a conv layer's output is ``(N, C, H, W)``.  Hooks are removed afterwards,
     also when the forward pass raises.
@@ -252,7 +254,7 @@ class HintonData(NamedTuple):
 
 
 def hinton_data(weights: torch.Tensor) -> HintonData:
-    """Box sizes and colours of a Hinton diagram for a 2-D weight matrix ``(R, C)``."""
+    """Box sizes and colours of a Hinton diagram for ``weights: (R, C)``, a 2-D weight matrix."""
     weights = torch.as_tensor(weights).detach()
     if weights.ndim != 2:
         raise ValueError(f"hinton_data: weights must be a matrix (R, C), got shape {tuple(weights.shape)}")

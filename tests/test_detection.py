@@ -5,7 +5,8 @@ import math
 import pytest
 import torch
 import torchvision
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import detection as det
 from course_lib.device import available_devices

@@ -2,7 +2,8 @@
 definitions, and style transfer / deep dream on tiny images (losses fall, energy grows, seeded)."""
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import generate as gen
 from course_lib.device import available_devices

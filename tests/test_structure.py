@@ -101,7 +101,9 @@ def test_import_course_lib_stays_light():
 def test_every_forward_has_its_backward():
     forwards = [n for n in cf.__all__ if "_forward" in n]
     assert forwards
-    missing = [n for n in forwards if n.replace("_forward", "_backward") not in cf.__all__]
+    # a naive forward may share the vectorised backward (same cache) or have a naive twin of it
+    missing = [n for n in forwards if n.replace("_forward", "_backward") not in cf.__all__
+               and n.replace("_forward_naive", "_backward") not in cf.__all__]
     assert not missing, f"forward without backward in course_lib.functional: {missing}"
 
 

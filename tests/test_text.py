@@ -3,11 +3,12 @@ against torch's conv1d, a sort-based k-max reference and torch.autograd.gradchec
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import functional as cf
-from course_lib.autograd import function_from_pair
 from course_lib import grading
+from course_lib.nn import function_from_pair
 
 pytestmark = pytest.mark.ch5
 

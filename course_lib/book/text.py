@@ -9,8 +9,6 @@
 """
 from __future__ import annotations
 
-from collections import Counter
-
 import matplotlib.pyplot as plt
 import numpy as np
 import torch

@@ -226,7 +226,10 @@ def text_conv1d_backward(dout: torch.Tensor, cache: TextConvCache
 
 def text_conv1d_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor | None = None, *,
                               padding: int | str = "narrow") -> tuple[torch.Tensor, TextConvCache]:
-    """:func:`text_conv1d_forward` with a loop over output positions: one n-gram window at a time."""
+    """:func:`text_conv1d_forward` with a loop over output positions: one n-gram window at a time.
+
+    Args: x: (N, L, E), w: (F, width, E), b: (F,) or None, padding: as there.
+    """
     _check_text_conv(x, w, b)
     n, length, _ = x.shape
     f, width, _ = w.shape
@@ -244,7 +247,10 @@ def text_conv1d_forward_naive(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor 
 
 def text_conv1d_backward_naive(dout: torch.Tensor, cache: TextConvCache
                                ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
-    """:func:`text_conv1d_backward` with a loop over output positions."""
+    """:func:`text_conv1d_backward` with a loop over output positions.
+
+    Args: dout: (N, L_out, F), cache: from either forward.
+    """
     x, w, has_bias, pad = cache
     width = w.shape[1]
     n, length, _ = x.shape
@@ -425,7 +431,10 @@ def kmax_pool1d_forward(x: torch.Tensor, k: int) -> tuple[torch.Tensor, KMaxCach
 
 
 def kmax_pool1d_backward(dout: torch.Tensor, cache: KMaxCache) -> torch.Tensor:
-    """Gradient of k-max pooling: each kept value's gradient goes back to its position. Returns (N, L, *)."""
+    """Gradient of k-max pooling: each kept value's gradient goes back to its position.
+
+    Args: dout: (N, k, *), cache: from either forward.  Returns dx: (N, L, *).
+    """
     indices, x_shape = cache
     _check_dout(dout, indices.shape, "k-max pooling")
     dx = dout.new_zeros(x_shape)
@@ -435,6 +444,8 @@ def kmax_pool1d_backward(dout: torch.Tensor, cache: KMaxCache) -> torch.Tensor:
 
 def kmax_pool1d_forward_naive(x: torch.Tensor, k: int) -> tuple[torch.Tensor, KMaxCache]:
     """:func:`kmax_pool1d_forward` by ``k`` rounds of "take the maximum, then rule it out".
+
+    Args: x: (N, L, *), k: as there.  Its cache goes to :func:`kmax_pool1d_backward`.
 
     Each round takes the first maximum of what is left (so ties go to the
     earliest position) and marks it ``-inf``; the chosen positions are then put
@@ -503,7 +514,10 @@ def fold_forward(x: torch.Tensor) -> tuple[torch.Tensor, FoldCache]:
 
 
 def fold_backward(dout: torch.Tensor, cache: FoldCache) -> torch.Tensor:
-    """Gradient of folding: both rows of a pair receive the pair's gradient. Returns (..., D)."""
+    """Gradient of folding: both rows of a pair receive the pair's gradient.
+
+    Args: dout: (..., D / 2), cache: from the forward.  Returns dx: (..., D).
+    """
     (x_shape,) = cache
     _check_dout(dout, (*x_shape[:-1], x_shape[-1] // 2), "folding")
     return dout.unsqueeze(-1).expand(*dout.shape, 2).reshape(x_shape)

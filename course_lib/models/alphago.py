@@ -16,8 +16,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from . import register_model
 from ..shapes import conv_layer_params
+from . import register_model
 
 __all__ = ["AlphaGoPolicy", "alphago_policy", "alphago_policy_params", "masked_softmax"]
 

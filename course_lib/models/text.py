@@ -13,8 +13,8 @@ rebuild the mask ``ids != 0`` and
 
 The layers that are the subject of the chapter (the sentence convolutions,
 max-over-time and k-max pooling, folding) are the forward/backward pairs of
-:mod:`course_lib.functional.text` made differentiable with
-:func:`course_lib.autograd.function_from_pair`; embeddings, dropout and the
+:mod:`course_lib.functional.text`, made differentiable by the table of
+:mod:`course_lib.nn` (``course_lib.nn.text_conv1d`` etc.); embeddings, dropout and the
 output layer are ``torch.nn`` layers.
 
 References: Y. Kim, "Convolutional Neural Networks for Sentence
@@ -27,28 +27,13 @@ import torch
 from torch import nn
 
 from .. import functional as F
-from ..autograd import function_from_pair
+from .. import nn as cnn
 from ..data.text import PAD_INDEX
 from . import register_model
 
 __all__ = ["KimCNN", "DCNN", "kim_cnn", "dcnn", "EMBEDDING_MODES"]
 
 EMBEDDING_MODES = ("rand", "static", "non-static", "multichannel")
-
-
-def _text_conv_pair(x, w, b, padding):
-    return F.text_conv1d_forward(x, w, b, padding=padding)
-
-
-def _rowwise_conv_pair(x, w, b, padding):
-    return F.rowwise_conv1d_forward(x, w, b, padding=padding)
-
-
-_TextConv1d = function_from_pair(_text_conv_pair, F.text_conv1d_backward, "TextConv1dFunction")
-_RowwiseConv1d = function_from_pair(_rowwise_conv_pair, F.rowwise_conv1d_backward, "RowwiseConv1dFunction")
-_MaxOverTime = function_from_pair(F.max_over_time_forward, F.max_over_time_backward, "MaxOverTimeFunction")
-_KMaxPool1d = function_from_pair(F.kmax_pool1d_forward, F.kmax_pool1d_backward, "KMaxPool1dFunction")
-_Fold = function_from_pair(F.fold_forward, F.fold_backward, "FoldFunction")
 
 
 def _lengths(ids: torch.Tensor) -> torch.Tensor:
@@ -131,7 +116,7 @@ class KimCNN(nn.Module):
             channels.append(self.static_embedding(ids) * keep)
         maps = []
         for w, b in zip(self.weights, self.biases):
-            out = sum(_TextConv1d.apply(x, w, None, "wide") for x in channels) + b
+            out = sum(cnn.text_conv1d(x, w, None, "wide") for x in channels) + b
             maps.append(torch.relu(out))
         return maps, lengths
 
@@ -140,7 +125,7 @@ class KimCNN(nn.Module):
         pooled = []
         for width, fmap in zip(self.widths, maps):
             valid = torch.arange(fmap.shape[1], device=ids.device) < (lengths + width - 1)[:, None]
-            pooled.append(_MaxOverTime.apply(fmap, valid))
+            pooled.append(cnn.max_over_time(fmap, valid))
         return self.output(self.dropout(torch.cat(pooled, dim=1)))
 
     @torch.no_grad()
@@ -207,13 +192,13 @@ class DCNN(nn.Module):
         record = (lambda name, t: steps.append((name, tuple(t.shape)))) if steps is not None else (lambda *a: None)
         record("embedding", x)
         for layer, (w, b) in enumerate(zip(self.weights, self.biases), start=1):
-            x = _RowwiseConv1d.apply(x, w, None, "wide")
+            x = cnn.rowwise_conv1d(x, w, None, "wide")
             record(f"layer {layer}: wide convolution (width {w.shape[2]})", x)
             if layer == self.num_layers:
-                x = _Fold.apply(x)
+                x = cnn.fold(x)
                 record(f"layer {layer}: folding", x)
             k = F.dynamic_k(layer, self.num_layers, length, self.k_top)
-            x = _KMaxPool1d.apply(x, k)
+            x = cnn.kmax_pool1d(x, k)
             record(f"layer {layer}: {k}-max pooling", x)
             x = torch.tanh(x + b)
         return x

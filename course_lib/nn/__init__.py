@@ -9,7 +9,6 @@ and a Module, all generated from one table, :data:`course_lib.nn.pairs.PAIRS`.
   with torch's parameter names and shapes.
 
 Every name is available here: ``course_lib.nn.conv2d``, ``course_lib.nn.Conv2d``.
-(This package was called ``course_lib.autograd`` before; that name still works.)
 """
 from . import functional, modules
 from .functional import *  # noqa: F403 - the generated names, listed in functional.__all__

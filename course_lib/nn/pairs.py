@@ -82,6 +82,35 @@ def _dropout_reference(x, p_keep=0.5, training=True, generator=None):
     return x * mask / p_keep
 
 
+def _text_padding(padding, width):
+    return {"narrow": 0, "wide": width - 1}.get(padding, padding)
+
+
+def _text_conv1d_reference(x, w, b=None, padding="narrow"):
+    out = TF.conv1d(x.transpose(1, 2), w.transpose(1, 2), b, padding=_text_padding(padding, w.shape[1]))
+    return out.transpose(1, 2)
+
+
+def _rowwise_conv1d_reference(x, w, b=None, padding="wide"):
+    # each (map f, row d) pair is one output channel of a grouped conv1d with D groups
+    n, length, c, d = x.shape
+    f, _, width, _ = w.shape
+    channels_first = x.permute(0, 3, 2, 1).reshape(n, d * c, length)               # (N, D*C, L)
+    kernels = w.permute(3, 0, 1, 2).reshape(d * f, c, width)                        # (D*F, C, width)
+    out = TF.conv1d(channels_first, kernels, None if b is None else b.T.reshape(-1),
+                    padding=_text_padding(padding, width), groups=d)                # (N, D*F, L_out)
+    return out.reshape(n, d, f, -1).permute(0, 3, 2, 1)
+
+
+def _kmax_pool1d_reference(x, k):
+    keep = x.topk(k, dim=1).indices.sort(dim=1).values
+    return x.gather(1, keep)
+
+
+def _fold_reference(x):
+    return x[..., 0::2] + x[..., 1::2]
+
+
 PAIRS: tuple[PairSpec, ...] = (
     PairSpec("affine", "Affine", F.affine_forward, F.affine_backward, ("x", "w", "b"), (),
              lambda x, w, b: TF.linear(x.flatten(1), w.T, b),
@@ -130,6 +159,17 @@ PAIRS: tuple[PairSpec, ...] = (
              _dropout_reference, {"x": (4, 5), "p_keep": 0.6}),
     PairSpec("upsample", "Upsample", F.upsample_forward, F.upsample_backward, ("x",), ("scale_factor", "mode"),
              _upsample_reference, {"x": (2, 3, 3, 4), "scale_factor": 2, "mode": "bilinear"}),
+    # Chapter 5: sentences (N, L, E) with time on axis 1
+    PairSpec("text_conv1d", "TextConv1d", F.text_conv1d_forward, F.text_conv1d_backward, ("x", "w", "b"), ("padding",),
+             _text_conv1d_reference, {"x": (2, 6, 4), "w": (3, 3, 4), "b": (3,), "padding": "wide"}, module=False),
+    PairSpec("rowwise_conv1d", "RowwiseConv1d", F.rowwise_conv1d_forward, F.rowwise_conv1d_backward,
+             ("x", "w", "b"), ("padding",), _rowwise_conv1d_reference,
+             {"x": (2, 5, 2, 4), "w": (3, 2, 3, 4), "b": (3, 4), "padding": "wide"}, module=False),
+    PairSpec("max_over_time", "MaxOverTime", F.max_over_time_forward, F.max_over_time_backward, ("x",), ("mask",),
+             lambda x, mask=None: x.amax(dim=1), {"x": (3, 5, 4)}, defaults={"mask": None}),
+    PairSpec("kmax_pool1d", "KMaxPool1d", F.kmax_pool1d_forward, F.kmax_pool1d_backward, ("x",), ("k",),
+             _kmax_pool1d_reference, {"x": (2, 7, 3), "k": 3}),
+    PairSpec("fold", "Fold", F.fold_forward, F.fold_backward, ("x",), (), _fold_reference, {"x": (2, 5, 3, 6)}),
 )
 
 
