@@ -243,7 +243,7 @@ def exp_backward(dout, x):
 
 
 def writes_outside(ctx: Ctx) -> bytes:
-    targets = [ctx.course / "gradebook.db", ctx.course / "nbgrader_config.py", REPO / "course_lib" / "grading.py",
+    targets = [ctx.course / "gradebook.db", ctx.course / "nbgrader_config.py", REPO / "course_lib" / "grading" / "__init__.py",
                ctx.course / "solutions" / ASSIGNMENT / "x.py", ctx.canary, "/usr/lib/python3/pwned.py", "/etc/passwd"]
     code = f'''
 import os as _os
