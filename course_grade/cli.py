@@ -28,8 +28,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from .sandbox import (Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, memory_mechanism,
-                      parse_size)
+from .sandbox import Limits, SandboxError, SandboxSpec, check_bwrap, course_lib_dirs, memory_mechanism, parse_size
 
 EXIT_OK, EXIT_FAILED, EXIT_SETUP, EXIT_INTERRUPTED = 0, 1, 2, 130
 GROUP = 50  # students whose grades are written in one gradebook transaction (those that arrived together)

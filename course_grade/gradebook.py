@@ -23,7 +23,6 @@ import importlib
 from typing import Any, Iterator
 
 import jsonschema
-
 from nbgrader.api import Gradebook
 
 __all__ = ["GradebookWriter", "NBGRADER_GRADEBOOK_USERS"]

@@ -33,9 +33,7 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-
-from test_grader_hostile import (ASSIGNMENT, NOTEBOOK, REPO, USES, dumps, env, fill, gradebook_cells, make_course,
-                                 solution_code)
+from test_grader_hostile import ASSIGNMENT, NOTEBOOK, REPO, USES, dumps, env, fill, gradebook_cells, make_course, solution_code
 
 pytestmark = pytest.mark.grading
 

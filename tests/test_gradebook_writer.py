@@ -18,7 +18,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbformat import NotebookNode
-
 from test_grader_hostile import ASSIGNMENT, NOTEBOOK, dumps, fill, make_course, solution_code
 
 pytestmark = pytest.mark.grading
@@ -54,8 +53,9 @@ def synthetic_result(prepared, student: str, rng: random.Random, fail: float = 0
 def released_course(root: Path, db_url: str | None = None) -> Path:
     """A course with Assignment 1 released and one correct submission, ``template``."""
     if db_url:
-        from test_grader_hostile import run
         import shutil
+
+        from test_grader_hostile import run
 
         repo = Path(__file__).resolve().parents[1]
         shutil.copy(repo / "nbgrader_config.py", root / "nbgrader_config.py")

@@ -15,8 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from course_grade.sandbox import (Limits, Sandbox, SandboxSpec, cgroup_parent, gpu_devices, memory_mechanism,
-                                  parse_size)
+from course_grade.sandbox import Limits, Sandbox, SandboxSpec, cgroup_parent, gpu_devices, memory_mechanism, parse_size
 
 pytestmark = pytest.mark.grading
 
