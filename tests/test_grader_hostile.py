@@ -197,7 +197,7 @@ print("children ended with", [_os.waitpid(_p, 0)[1] for _p in _pids])
 CGROUP = cgroup_parent()[0] is not None
 MEMORY_CHILDREN_PHRASES = (("cell 'max_backward' went over the memory limit (4 GiB for all its processes together)",
                             "peak memory of all the notebook's processes together")
-                           if CGROUP else ("children ended with",))
+                           if CGROUP else ())
 
 
 def network(ctx: Ctx) -> bytes:
@@ -754,9 +754,11 @@ def test_warnings_on_stderr_cost_nothing(graded: dict):
 
 def test_memory_of_all_processes_together_is_limited_where_cgroups_allow(graded: dict):
     """The run's log says which memory limit applied; with a cgroup per submission the children of
-    'memory_children' went over it together (and only that student is affected, see the scores);
-    without one (cgroup v2 not writable, or without a memory controller) each child stays under its
-    own 4 GiB and all of them ran to the end."""
+    'memory_children' went over it together (and only that student is affected, see the scores).
+    Without one (cgroup v2 not writable, or without a memory controller) each child is held to its
+    own 4 GiB of address space, which includes the kernel's (torch reserves a lot of it): each child
+    either got its 800 MiB (exit 0) or a MemoryError (exit 3), none was killed, and nothing else of
+    the student's grade moved."""
     run_log = (graded["course"] / "grading" / ASSIGNMENT / "course-grade.log").read_text()
     line = next(text for text in run_log.splitlines() if "sandboxes: " in text)
     if CGROUP:
@@ -766,7 +768,9 @@ def test_memory_of_all_processes_together_is_limited_where_cgroups_allow(graded:
         nb = nbformat.read(graded["course"] / "autograded" / "memory_children" / ASSIGNMENT / f"{NOTEBOOK}.ipynb",
                            as_version=4)
         text = "".join(o.get("text", "") for c in nb.cells if grade_id(c) == "max_backward" for o in c.outputs)
-        assert "children ended with [0, 0, 0, 0, 0, 0]" in text, text
+        statuses = re.search(r"children ended with \[([\d, ]+)\]", text)
+        assert statuses, text
+        assert {int(x) for x in statuses.group(1).split(",")} <= {0, 3 << 8}, f"per-process limits only: {text}"
 
 
 def test_fake_partial_credit_is_not_read(graded: dict):
