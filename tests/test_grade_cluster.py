@@ -105,9 +105,6 @@ class Cluster:
         with Client(self.address, timeout=WAIT) as client:
             client.wait_for_workers(n, timeout=WAIT)
 
-    def stop_scheduler(self) -> None:
-        stop(self.scheduler)
-
     def close(self) -> None:
         for proc in self.workers.values():
             stop(proc)
@@ -275,16 +272,30 @@ def test_sandbox_binds_the_library_the_kernel_imports_not_the_graders(tmp_path):
     assert SandboxSpec().resolved().python == sys.executable
 
 
-def test_a_worker_killed_midway_loses_nothing_and_records_nothing_twice(pristine, local_grades, tmp_path):
+@contextlib.contextmanager
+def on_cluster(pristine: Path, tmp_path: Path, *workers: str):
+    """A fresh copy of the course, a scheduler and ``workers``; everything stopped afterwards.
+    Yields (course, cluster, started): what the test adds to ``started`` is stopped too."""
     course = copy_course(pristine, tmp_path / "course")
     cluster = Cluster(tmp_path)
-    proc = None
+    started: list[subprocess.Popen] = []
     try:
         cluster.start_scheduler()
-        victim = cluster.start_worker("victim")
-        cluster.start_worker("survivor")
-        cluster.wait_for_workers(2)
+        for name in workers:
+            cluster.start_worker(name)
+        cluster.wait_for_workers(len(workers))
+        yield course, cluster, started
+    finally:
+        for proc in started:
+            stop(proc)
+        cluster.close()
+
+
+def test_a_worker_killed_midway_loses_nothing_and_records_nothing_twice(pristine, local_grades, tmp_path):
+    with on_cluster(pristine, tmp_path, "victim", "survivor") as (course, cluster, started):
+        victim = cluster.workers["victim"]
         proc = start_grading(course, "--scheduler", cluster.address)
+        started.append(proc)
 
         def sandbox_running():  # kill it while it is grading someone
             with contextlib.suppress(psutil.Error):
@@ -302,25 +313,14 @@ def test_a_worker_killed_midway_loses_nothing_and_records_nothing_twice(pristine
         assert state_files(course) == set(STUDENTS)
         for student in STUDENTS:
             assert (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
-    finally:
-        if proc is not None:
-            stop(proc)
-        cluster.close()
 
 
 def test_scheduler_stopped_then_restarted_resumes_where_it_stopped(pristine, local_grades, tmp_path):
-    course = copy_course(pristine, tmp_path / "course")
-    cluster = Cluster(tmp_path)
-    proc = None
-    try:
-        cluster.start_scheduler()
-        cluster.start_worker("one")
-        cluster.wait_for_workers(1)
+    with on_cluster(pristine, tmp_path, "one") as (course, cluster, started):
         proc = start_grading(course, "--scheduler", cluster.address)
+        started.append(proc)
         wait_for(lambda: state_files(course), "the first student to be recorded", timeout=120)
-        for worker in cluster.workers.values():
-            stop(worker)
-        cluster.stop_scheduler()
+        cluster.close()  # the scheduler and its worker go away
         code, out, err = finish(proc, timeout=120)
         done = state_files(course)
         assert code != 0 and done != set(STUDENTS), f"the run cannot have finished: {out[-2000:]}{err[-2000:]}"
@@ -329,8 +329,8 @@ def test_scheduler_stopped_then_restarted_resumes_where_it_stopped(pristine, loc
             assert cells[student] == local_grades[student]
             assert (course / "feedback" / student / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
 
-        cluster = Cluster(tmp_path, port=cluster.port)  # the same address, a fresh scheduler and worker
-        cluster.start_scheduler()
+        cluster.workers.clear()
+        cluster.start_scheduler()  # the same address, a fresh scheduler and worker
         cluster.start_worker("two")
         cluster.wait_for_workers(1)
         again = grade(course, "--scheduler", cluster.address)
@@ -338,7 +338,3 @@ def test_scheduler_stopped_then_restarted_resumes_where_it_stopped(pristine, loc
         assert f"{len(STUDENTS) - len(done)} to grade, {len(done)} already graded" in again.stderr
         assert gradebook_cells(course) == local_grades
         assert state_files(course) == set(STUDENTS)
-    finally:
-        if proc is not None:
-            stop(proc)
-        cluster.close()
