@@ -18,7 +18,7 @@ Usage::
 
     python benchmarks/bench_gradebook.py                 # 10,000 results after; --before-n of them before
     python benchmarks/bench_gradebook.py -n 500 --json out.json
-    python benchmarks/bench_gradebook.py --no-postgres   # SQLite only
+    python benchmarks/bench_gradebook.py --no-postgres   # SQLite only (--no-sqlite: PostgreSQL only)
 
 "before" runs on the first ``--before-n`` results only (default 500): it is
 slow, and its rate does not change along the stream.
@@ -135,13 +135,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--before-n", type=int, default=500, help="of them, recorded the old way (default 500)")
     p.add_argument("--group", type=int, default=50, help="results per transaction (course-grade's GROUP: 50)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-postgres", action="store_true")
+    p.add_argument("--no-postgres", action="store_true", help="SQLite only")
+    p.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     p.add_argument("--json", help="also write the results to this file")
     args = p.parse_args(argv)
     results = []
     with tempfile.TemporaryDirectory(prefix="bench-gradebook-") as tmp:
         root = Path(tmp)
-        results.append(bench(root, "sqlite", None, args))
+        if not args.no_sqlite:
+            results.append(bench(root, "sqlite", None, args))
         if not args.no_postgres:
             with postgres_server() as create:
                 results.append(bench(root, "postgresql", create, args))
