@@ -23,12 +23,15 @@ matplotlib nor IPython nor scikit-image):
 * :mod:`~course_lib.book.depth`: gradient norms layer by layer (Chapters 1 and 3).
 * :mod:`~course_lib.book.layer_demos`: the measurements of Chapter 3 (activations,
   pooling and shifts, normalization sets, dropout's thinned networks).
+* :mod:`~course_lib.book.schematics`: schematic figures drawn by code (a filter through
+  the input's depth, a convolution's backward reach, a layered graph, im2col's columns,
+  a residual block).
 """
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["animations", "depth", "images", "layer_demos", "plots", "tables", "widgets"]
+__all__ = ["animations", "depth", "images", "layer_demos", "plots", "schematics", "tables", "widgets"]
 
 
 def __getattr__(name: str):
