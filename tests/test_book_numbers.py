@@ -12,7 +12,7 @@ computation changes.  So:
   in the caption, glued, and the alt text describes the picture in words;
 * in the built HTML, each glued value appears in its figure's caption exactly as the
   executed notebook recorded it (read from ``_build/jupyter_execute``, where myst-nb
-  writes the executed notebooks), formatted as the role asks.
+  writes the executed notebooks and their glued values), formatted as the role asks.
 
 Run after ``jupyter-book build . --builder html`` (``make book``); ``BOOK_HTML_DIR``
 points at a book built elsewhere, with its ``jupyter_execute`` folder beside it.
@@ -115,13 +115,23 @@ def test_the_rules_catch_typed_results():
 
 
 def _glue_values(page: Path) -> dict[str, str]:
-    """name -> text/plain of every value the executed notebook of ``page`` glued."""
+    """name -> text/plain of every value the executed notebook of ``page`` glued.
+
+    myst-nb moves the glue outputs of an executed notebook into ``<page>.glue.json``
+    beside it; a notebook executed elsewhere (nbconvert) still holds them as outputs
+    with a papermill record, which are read as well."""
+    import json
+
     import nbformat
 
     executed = EXECUTED / page.with_suffix(".ipynb")
+    glue_file = EXECUTED / page.with_suffix(".glue.json")
     if not executed.exists():
         pytest.fail(f"{executed} is missing: build the book first (make book)")
     values = {}
+    if glue_file.exists():
+        for name, output in json.loads(glue_file.read_text(encoding="utf8")).items():
+            values[name] = output["data"]["text/plain"]
     for cell in nbformat.read(executed, as_version=4).cells:
         for output in cell.get("outputs", []):
             record = output.get("metadata", {}).get("scrapbook")
