@@ -20,14 +20,21 @@ $(STAMP): requirements.txt pyproject.toml
 
 # Headless Chromium and its driver for the browser tests, npm for axe-core, a CJK font for
 # the glossary's Chinese terms in screenshots, bubblewrap for the grading sandbox and
-# PostgreSQL for the gradebook test: all from Debian's packages.
-SYSTEM_PACKAGES := chromium chromium-driver npm fonts-wqy-microhei bubblewrap postgresql
+# PostgreSQL for the gradebook test, from Debian's packages. Each check names its own
+# package and only the missing ones are installed: a machine that has one already from
+# elsewhere keeps it (Debian's npm, for one, conflicts with a Node.js from NodeSource or nvm).
 system-deps:
-	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
-	    || ! command -v npm >/dev/null || ! fc-list :lang=zh 2>/dev/null | grep -q . \
-	    || ! command -v bwrap >/dev/null || ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v chromedriver >/dev/null || missing="$$missing chromium-driver"; \
+	command -v npm >/dev/null || missing="$$missing npm"; \
+	fc-list :lang=zh 2>/dev/null | grep -q . || missing="$$missing fonts-wqy-microhei"; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+		echo "system-deps: installing$$missing"; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
-		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
 # axe-core for the accessibility pass of the browser tests (pinned in package-lock.json).

@@ -61,31 +61,13 @@ c.GenerateFeedback.preprocessors = [GetGrades, CSSHTMLHeaderPreprocessor, ClearH
 
 
 # ---------------------------------------------------------------------------- course-grade
-# `course-grade <assignment>` (course_lib.grader, see GRADING.md) grades in parallel
+# `course-grade <assignment>` (the course_grade package, see GRADING.md) grades in parallel
 # bubblewrap sandboxes.  Its feedback has two more preprocessors; listed here, they make
 # `nbgrader generate_feedback` (e.g. after grading by hand in the formgrader) write the
 # same pages: a summary of every test at the top, and the hidden tests kept out of the
 # outputs as well as the source (a submission can print the running test's code).
-# They import course_lib (and so torch) only when feedback is generated.
-
-
-class RedactHiddenTests(NbGraderPreprocessor):
-    """course_lib.grader.feedback.RedactHiddenTests, imported on first use."""
-
-    def preprocess(self, nb, resources):
-        from course_lib.grader.feedback import RedactHiddenTests as Implementation
-
-        return Implementation(config=self.config).preprocess(nb, resources)
-
-
-class GradingSummary(NbGraderPreprocessor):
-    """course_lib.grader.feedback.GradingSummary, imported on first use."""
-
-    def preprocess(self, nb, resources):
-        from course_lib.grader.feedback import GradingSummary as Implementation
-
-        return Implementation(config=self.config).preprocess(nb, resources)
-
+# course_grade imports neither torch nor course_lib, so loading this file stays light.
+from course_grade.feedback import GradingSummary, RedactHiddenTests  # noqa: E402
 
 _after_grades = c.GenerateFeedback.preprocessors.index(GetGrades) + 1
 c.GenerateFeedback.preprocessors[_after_grades:_after_grades] = [RedactHiddenTests, GradingSummary]

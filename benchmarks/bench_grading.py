@@ -108,7 +108,7 @@ def main() -> int:
         summary["hostile"] = n - sum(summary.values())
         print(f"{n} submissions of {ASSIGNMENT}: {summary}; cell timeout {args.cell_timeout} s; "
               f"{os.cpu_count()} CPUs", flush=True)
-        grade = [sys.executable, "-m", "course_lib.grader", ASSIGNMENT, "--force", "--no-progress",
+        grade = [sys.executable, "-m", "course_grade", ASSIGNMENT, "--force", "--no-progress",
                  "--cell-timeout", str(args.cell_timeout)]
         runs = [("course-grade, 1 worker (grade + feedback + export)", grade + ["--workers", "1"]),
                 ("course-grade, 2 workers (grade + feedback + export)", grade + ["--workers", "2"]),

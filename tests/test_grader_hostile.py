@@ -661,7 +661,7 @@ def graded(tmp_path_factory) -> dict:
     before = tree_digest(*protected)
     host_tmp_before = set(os.listdir("/tmp"))
     start = time.perf_counter()
-    first = run(course, "course_lib.grader", ASSIGNMENT, "--collect", str(inbox), "--workers", "2",
+    first = run(course, "course_grade", ASSIGNMENT, "--collect", str(inbox), "--workers", "2",
                 "--cell-timeout", str(CELL_TIMEOUT), "--no-progress", check=False)
     seconds = time.perf_counter() - start
     listener.close()
@@ -672,11 +672,11 @@ def graded(tmp_path_factory) -> dict:
     logs = {s: (course / "grading" / ASSIGNMENT / "logs" / f"{s}.log").read_text() for s in CASES}
 
     start = time.perf_counter()
-    rerun = run(course, "course_lib.grader", ASSIGNMENT, "--workers", "2", "--force", "--cell-timeout",
+    rerun = run(course, "course_grade", ASSIGNMENT, "--workers", "2", "--force", "--cell-timeout",
                 str(CELL_TIMEOUT), "--no-progress", *[a for s in RERUN for a in ("--student", s)])
     rerun_seconds = time.perf_counter() - start
     cells_after_rerun = gradebook_cells(course)
-    skip = run(course, "course_lib.grader", ASSIGNMENT, "--workers", "2", "--no-progress")
+    skip = run(course, "course_grade", ASSIGNMENT, "--workers", "2", "--no-progress")
     return {"course": course, "source": source, "release": release, "cells": cells, "state": state, "logs": logs,
             "first": first, "seconds": seconds, "rerun_seconds": rerun_seconds, "rerun": rerun,
             "cells_after_rerun": cells_after_rerun, "skip": skip, "before": before, "after": after,

@@ -90,7 +90,7 @@ def graded(tmp_path_factory, postgres):
         z.writestr("bob_late_2345_6789_ch1_backprop.ipynb", nbformat.writes(fill(release, None)))
         z.writestr("carol_3456_7890_ch1_backprop.ipynb", reference[: len(reference) // 3])
 
-    args = ["-m", "course_lib.grader", ASSIGNMENT, "--db-url", postgres, "--workers", "1", "--no-progress"]
+    args = ["-m", "course_grade", ASSIGNMENT, "--db-url", postgres, "--workers", "1", "--no-progress"]
     first = subprocess.Popen([sys.executable, *args, "--collect", str(archive)], cwd=root, env=env(),
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     state = root / "grading" / ASSIGNMENT / "state"

@@ -4,8 +4,10 @@ The notebook never enters the sandbox: the grader (nbclient, outside) sends the
 cells one at a time to a kernel that runs inside.  The kernel sees
 
 * the Python installation and the course's virtual environment, read-only;
-* the ``course_lib`` package, read-only (and nothing else of the course:
-  not ``solutions/``, not the gradebook, not other submissions);
+* the ``course_lib`` package the kernel imports, read-only (and nothing else of
+  the course: not ``solutions/``, not the gradebook, not other submissions);
+* the grader's :mod:`~course_grade._launcher` script, read-only (the rest of
+  ``course_grade`` stays outside; the guard is sent to the kernel as source);
 * ``/usr`` and a few files of ``/etc``, read-only;
 * a private ``/tmp`` and home directory (size-limited tmpfs), with the
   assignment's data files bound read-only into the working directory;
@@ -15,17 +17,19 @@ cells one at a time to a kernel that runs inside.  The kernel sees
 
 and runs as an unprivileged user id of its own (a fresh one per sandbox when
 the grader runs as root), in its own PID, IPC, UTS and network namespaces,
-with resource limits set by :mod:`course_lib.grader._launcher`: address space
+with resource limits set by :mod:`course_grade._launcher`: address space
 (memory), CPU time, number of processes, file size, open files, no core dumps.
 """
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import secrets
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -33,7 +37,7 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
-LAUNCHER = Path(__file__).with_name("_launcher.py")
+LAUNCHER = Path(__file__).resolve().with_name("_launcher.py")
 
 # Files of /etc a Python kernel reads (dynamic linker, time zone, fonts for matplotlib).
 ETC_FILES = ("ld.so.cache", "ld.so.conf", "ld.so.conf.d", "localtime", "fonts", "alternatives", "mime.types")
@@ -139,11 +143,48 @@ def _minimal_cover(paths) -> set[str]:
     return set(kept)
 
 
-def course_lib_root() -> str:
-    """The directory of the ``course_lib`` package the hidden tests import."""
-    import course_lib
+def kernel_env(spec: SandboxSpec, home: str = "/home/student") -> dict[str, str]:
+    """The environment the sandboxed kernel starts with (bwrap clears everything else)."""
+    env = {
+        "HOME": home, "USER": "student", "LOGNAME": "student", "PATH": f"{Path(spec.python).parent}:/usr/bin:/bin",
+        "LANG": "C.UTF-8", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
+        "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
+        "MALLOC_ARENA_MAX": "2", "COURSE_GRADER": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    env.update(spec.env)
+    return env
 
-    return str(Path(course_lib.__file__).resolve().parent)
+
+_FIND_COURSE_LIB = ("import importlib.util, json\n"
+                    "spec = importlib.util.find_spec('course_lib')\n"
+                    "print(json.dumps(None if spec is None else list(spec.submodule_search_locations or [])))\n")
+
+
+@functools.lru_cache(maxsize=8)
+def _course_lib_dirs(python: str, env: tuple[tuple[str, str], ...]) -> tuple[str, ...]:
+    with tempfile.TemporaryDirectory(prefix="course-lib-probe-") as empty:
+        proc = subprocess.run([python, "-c", _FIND_COURSE_LIB], cwd=empty, env=dict(env, HOME=empty),
+                              capture_output=True, text=True, timeout=120)
+    lines = proc.stdout.strip().splitlines()
+    found = json.loads(lines[-1]) if proc.returncode == 0 and lines else None
+    if not found:
+        detail = proc.stderr.strip().splitlines()[-1:] if proc.returncode else ["importlib finds no course_lib"]
+        raise SandboxError(f"the kernel's Python ({python}) cannot import course_lib ({' '.join(detail)}); "
+                           f"install the course into that environment (`pip install -e .` in the course "
+                           f"repository)")
+    return tuple(str(Path(d).resolve()) for d in found)
+
+
+def course_lib_dirs(spec: SandboxSpec) -> list[str]:
+    """The directories of the ``course_lib`` package the sandboxed kernel will import.
+
+    Asked of the kernel's own Python (``spec.python``) with the kernel's
+    environment, in an empty working directory: the grader's own import path
+    (e.g. a ``PYTHONPATH`` pointing at another checkout) does not count.  The
+    grader itself never imports ``course_lib``.
+    """
+    return list(_course_lib_dirs(spec.python, tuple(sorted(kernel_env(spec).items()))))
 
 
 def _parents(path: str) -> list[str]:
@@ -220,8 +261,9 @@ class Sandbox:
                 args += ["--ro-bind", path, path]
         args += ["--proc", "/proc", "--dev", "/dev",
                  "--perms", "1777", "--size", str(lim.tmp_size), "--tmpfs", "/dev/shm"]
-        # Python, the course library, extra read-only paths, the socket directory
-        binds = _python_roots(self.spec.python) + [course_lib_root()] + list(self.spec.read_only)
+        # Python, the course library, the launcher (this file only), extra read-only paths, the socket directory
+        binds = (_python_roots(self.spec.python) + course_lib_dirs(self.spec) + [str(LAUNCHER)]
+                 + list(self.spec.read_only))
         made: set[str] = {"/tmp", "/home", "/etc", "/usr", self.home}
         for path in sorted(_minimal_cover(binds)):
             for parent in _parents(path):
@@ -236,14 +278,7 @@ class Sandbox:
         args += ["--bind", self.ipc_dir, self.ipc_dir]
         for rel in self.data_files:
             args += ["--ro-bind", os.path.join(self.files_dir, rel), f"{self.workdir}/{rel}"]
-        env = {
-            "HOME": self.home, "USER": "student", "LOGNAME": "student", "PATH": f"{Path(self.spec.python).parent}:/usr/bin:/bin",
-            "LANG": "C.UTF-8", "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "PYTHONDONTWRITEBYTECODE": "1",
-            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1",
-            "MALLOC_ARENA_MAX": "2", "COURSE_GRADER": "1", "PYDEVD_DISABLE_FILE_VALIDATION": "1",
-            "JUPYTER_PLATFORM_DIRS": "1",
-        }
-        env.update(self.spec.env)
+        env = kernel_env(self.spec, self.home)
         for key, value in env.items():
             args += ["--setenv", key, value]
         args += ["--chdir", self.workdir]

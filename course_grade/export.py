@@ -8,7 +8,7 @@ JSON file holds the same and each test's message.
 
 Also usable as an nbgrader exporter::
 
-    nbgrader export --exporter=course_lib.grader.export.CellGradesExportPlugin --to grades.csv
+    nbgrader export --exporter=course_grade.export.CellGradesExportPlugin --to grades.csv
 """
 from __future__ import annotations
 

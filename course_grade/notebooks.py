@@ -17,7 +17,6 @@ import re
 import uuid
 import warnings
 from pathlib import Path
-from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
@@ -88,19 +87,24 @@ def read_submission(path: Path) -> tuple[NotebookNode, list[str]]:
     return nb, notes
 
 
-def grade_ids(nb: NotebookNode) -> set[str]:
+def grade_ids(nb: NotebookNode | dict) -> set[str]:
+    """The nbgrader grade ids in the cells' metadata (of a notebook, or of its raw JSON)."""
     ids = set()
-    for cell in nb.cells:
-        meta = cell.get("metadata", {}).get("nbgrader", {})
+    cells = nb.get("cells") if isinstance(nb, dict) else None
+    for cell in cells if isinstance(cells, list) else []:
+        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else None
         if isinstance(meta, dict) and isinstance(meta.get("grade_id"), str):
             ids.add(meta["grade_id"])
     return ids
 
 
-def _quick_ids(path: Path) -> set[str]:
+def _file_grade_ids(path: Path) -> set[str]:
+    """:func:`grade_ids` of a notebook file, without validating it (empty if it is not JSON at all)."""
     try:
-        return set(re.findall(r'"grade_id"\s*:\s*"([^"]+)"', path.read_text(errors="replace")[:MAX_NOTEBOOK_BYTES]))
-    except OSError:
+        if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+            return set()
+        return grade_ids(json.loads(path.read_bytes()))
+    except (OSError, ValueError):
         return set()
 
 
@@ -120,7 +124,7 @@ def find_notebook(folder: Path, name: str, release: NotebookNode, taken: set[str
     for path in sorted(folder.rglob("*.ipynb")):
         if path.name in taken or ".ipynb_checkpoints" in path.parts or path.is_symlink() or not path.is_file():
             continue
-        shared = len(_quick_ids(path) & wanted)
+        shared = len(_file_grade_ids(path) & wanted)
         candidates.append((shared, path))
     if not candidates:
         return None, []
@@ -265,7 +269,3 @@ def to_file_text(nb: NotebookNode) -> str:
     from nbformat.v4.nbjson import JSONWriter
 
     return JSONWriter().writes(nb)
-
-
-def notebook_info(nb: NotebookNode) -> dict[str, Any]:
-    return {"cells": len(nb.cells), "grade_ids": sorted(grade_ids(nb))}

@@ -4,7 +4,7 @@
 (every code cell in order, errors recorded as outputs, the run goes on after
 an error) with these differences:
 
-* the kernel runs in a :class:`~course_lib.grader.sandbox.Sandbox`;
+* the kernel runs in a :class:`~course_grade.sandbox.Sandbox`;
 * a cell that runs past its time is interrupted; if it cannot be interrupted,
   or the kernel dies (``os._exit``, a segfault, a CPU limit), the kernel is
   restarted, the non-test cells before it are run again to restore the
@@ -23,10 +23,13 @@ from __future__ import annotations
 import ast
 import asyncio
 import copy
+import errno
 import json
+import os
 import secrets
 import subprocess
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_core.utils import run_sync
@@ -40,6 +43,7 @@ from .sandbox import (Limits, Sandbox, SandboxedKernelManager, SandboxSpec, core
                       kill_strays, kill_tree)
 
 TIMEOUT_MARKER = "CourseGradeCellTimeout"
+GUARD_SOURCE = Path(__file__).with_name("guard.py")
 
 
 def error_output(ename: str, evalue: str) -> NotebookNode:
@@ -87,6 +91,39 @@ def with_sentinel(source: str, name: str, nonce: str, label: str) -> str | None:
         temp = f"{name}_value"
         return f"{head}{temp} = ({segment})\n{name} = {nonce!r}\n{temp}\n"
     return f"{name} = (exec(compile({source!r}, {label!r}, 'exec'), globals()), {nonce!r})[1]\n"
+
+
+# How an out-of-memory error reads when nothing else shows it: the C library's text for
+# ENOMEM, and torch's CPU allocator, which raises a plain RuntimeError with this message.
+_OUT_OF_MEMORY_TEXT = (os.strerror(errno.ENOMEM), "can't allocate memory")
+
+
+def mentions_out_of_memory(output: NotebookNode) -> bool:
+    """Fallback of :meth:`SandboxedExecute._explain_memory`: the error output's text names ENOMEM.
+
+    Used only when the exception itself does not show it (see the guard's
+    ``memory_error``): torch reports a failed CPU allocation as a ``RuntimeError``
+    (``DefaultCPUAllocator: can't allocate memory ... Error code 12``).
+    """
+    if output.get("ename", "").endswith("MemoryError"):
+        return True
+    text = f"{output.get('ename', '')}: {output.get('evalue', '')}"
+    return any(marker in text for marker in _OUT_OF_MEMORY_TEXT)
+
+
+def guard_install_code(token: str) -> str:
+    """Kernel code that loads :mod:`course_grade.guard` from its source and installs it under ``token``.
+
+    The sandbox holds the Python environment and ``course_lib``, not the grader:
+    the guard (standard library only, plus the ``course_lib`` it protects) is
+    sent as source and runs in a namespace of its own, which the kernel keeps
+    only through the builtin ``token``.  Its result, the snapshot's summary, is
+    left in ``_course_grade_guard`` for the caller to read and delete.
+    """
+    source = GUARD_SOURCE.read_text()
+    return (f"_course_grade_guard = {{'__name__': '_course_grade_guard'}}\n"
+            f"exec(compile({source!r}, '<course-grade guard>', 'exec'), _course_grade_guard)\n"
+            f"_course_grade_guard = _course_grade_guard['install']({token!r})\n")
 
 
 class SandboxedExecute(Execute):
@@ -181,8 +218,7 @@ class SandboxedExecute(Execute):
         if info is not None and "language_info" in info["content"]:
             self.nb.metadata["language_info"] = info["content"]["language_info"]
         self.guard_token = "_" + secrets.token_hex(12)
-        code = (f"import course_lib.grader.guard as _course_grade_guard\n"
-                f"_course_grade_guard = _course_grade_guard.install({self.guard_token!r})")
+        code = guard_install_code(self.guard_token)
         reply = await self._silent(code, {"summary": "_course_grade_guard"}, 60)
         await self._silent("del _course_grade_guard", {}, 10)
         if reply is None or reply["content"].get("status") != "ok":
@@ -297,143 +333,196 @@ class SandboxedExecute(Execute):
         self.cell_reports[index] = {"name": cell_name(cell, index), "status": "not-run", "message": reason}
 
     async def _run_cell(self, cell: NotebookNode, index: int, remaining: float) -> None:
+        """Run one code cell with its checks: guard before a test, limits explained, strays stopped, guard after."""
         name = cell_name(cell, index)
         test = is_test_cell(cell)
         report: dict[str, Any] = {"name": name, "status": "ok", "message": ""}
         self.cell_reports[index] = report
         self.cell_output = 0
         self.dropped_output = 0
-        by_notebook_limit = remaining < self.limits.cell_timeout
         self.timeout = int(max(1, min(self.limits.cell_timeout, remaining)))
-        limit_text = (f"the notebook's total time limit of {self.limits.notebook_timeout:g} s" if by_notebook_limit
-                      else f"{self.limits.cell_timeout:g} s")
-
-        sentinel = nonce = None
+        limit_text = (f"the notebook's total time limit of {self.limits.notebook_timeout:g} s"
+                      if remaining < self.limits.cell_timeout else f"{self.limits.cell_timeout:g} s")
+        source, sentinel, nonce = cell.source, None, None
         if test:
-            before = await self._guard(f"before({name!r})")
-            if before is None:
-                await self._died(cell, index, report, while_="preparing the test")
+            prepared = await self._before_test(cell, index, report)
+            if prepared is None:
                 return
-            if "error" in before:
-                message = (f"the grader could not check the notebook before test '{name}' ({before['error']}): "
-                           f"the notebook removed or broke the grader's checks, so the test was not run")
-                cell.outputs = [error_output("TamperingDetected", message)]
-                report.update(status="tampering", message=message)
-                self.event("tampering", message, cell=name)
-                return
-            restored = [item for item in before.get("restored", []) if item not in self.reported]
-            if restored:
-                self.reported.update(restored)
-                self.event("restored", f"before test '{name}' the grader undid what the notebook had changed: "
-                                       + "; ".join(restored), cell=name, items=restored)
-            shadowed = [n for n in before.get("shadowed", []) if f"shadow:{n}" not in self.reported]
-            if shadowed:
-                self.reported.update(f"shadow:{n}" for n in shadowed)
-                self.event("shadowed", f"the notebook's globals {', '.join(shadowed)} hide Python builtins; "
-                                       f"they were hidden while the tests ran (first: '{name}')", cell=name)
-            threads = [t for t in before.get("threads", []) if f"thread:{t}" not in self.reported]
-            if threads:
-                self.reported.update(f"thread:{t}" for t in threads)
-                self.event("threads", f"threads started by the notebook were running during test '{name}': "
-                                      f"{', '.join(threads)}", cell=name)
-            sentinel, nonce = "_" + secrets.token_hex(8), secrets.token_hex(16)
-            patched = with_sentinel(cell.source, sentinel, nonce, f"<test cell {name}>")
-            if patched is None:
-                sentinel = nonce = None
+            source, sentinel, nonce = prepared
+        if not await self._execute(cell, index, report, limit_text, source):
+            return
+        self._explain_interrupt(cell, report, limit_text)
+        self._note_dropped_output(cell, name)
+        await self._explain_memory(cell, name)
+        await self._stop_strays(name)
+        if test and not await self._after_test(cell, index, report, sentinel, nonce):
+            return
+        self._record_error(cell, report, test)
+
+    async def _before_test(self, cell: NotebookNode, index: int,
+                           report: dict) -> tuple[str, str | None, str | None] | None:
+        """Ask the guard to restore the snapshot before a test; None if the test must not run.
+
+        Otherwise the source to run (the test with its sentinel, see :func:`with_sentinel`),
+        the sentinel's name and its nonce (both None for a test sent unchanged).
+        """
+        name = report["name"]
+        before = await self._guard(f"before({name!r})")
+        if before is None:
+            await self._died(cell, index, report, while_="preparing the test")
+            return None
+        if "error" in before:
+            message = (f"the grader could not check the notebook before test '{name}' ({before['error']}): "
+                       f"the notebook removed or broke the grader's checks, so the test was not run")
+            cell.outputs = [error_output("TamperingDetected", message)]
+            report.update(status="tampering", message=message)
+            self.event("tampering", message, cell=name)
+            return None
+        self._report_once(before.get("restored", []), "", name, "restored",
+                          lambda items: f"before test '{name}' the grader undid what the notebook had changed: "
+                                        + "; ".join(items), items=True)
+        self._report_once(before.get("shadowed", []), "shadow:", name, "shadowed",
+                          lambda items: f"the notebook's globals {', '.join(items)} hide Python builtins; "
+                                        f"they were hidden while the tests ran (first: '{name}')")
+        self._report_once(before.get("threads", []), "thread:", name, "threads",
+                          lambda items: f"threads started by the notebook were running during test '{name}': "
+                                        f"{', '.join(items)}")
+        sentinel, nonce = "_" + secrets.token_hex(8), secrets.token_hex(16)
+        patched = with_sentinel(cell.source, sentinel, nonce, f"<test cell {name}>")
+        return (cell.source, None, None) if patched is None else (patched, sentinel, nonce)
+
+    def _report_once(self, found: list[str], prefix: str, name: str, kind: str, describe, items: bool = False) -> None:
+        """An event for the items of ``found`` not reported before in this notebook."""
+        new = [item for item in found if f"{prefix}{item}" not in self.reported]
+        if new:
+            self.reported.update(f"{prefix}{item}" for item in new)
+            extra = {"items": new} if items else {}
+            self.event(kind, describe(new), cell=name, **extra)
+
+    async def _execute(self, cell: NotebookNode, index: int, report: dict, limit_text: str, source: str) -> bool:
+        """Run ``source`` as the cell (which keeps its own source); False if the kernel died or was restarted."""
         original = cell.source
-        if sentinel is not None:
-            cell.source = patched
+        cell.source = source
         started = time.monotonic()
         try:
             await self.async_execute_cell(cell, index, store_history=True)
         except DeadKernelError:
             cell.source = original
             await self._died(cell, index, report)
-            return
+            return False
         except CellTimeoutError:
             cell.source = original
-            message = (f"timeout after {limit_text} in cell '{name}': it did not stop when interrupted, "
+            message = (f"timeout after {limit_text} in cell '{report['name']}': it did not stop when interrupted, "
                        f"so the kernel was restarted")
             cell.outputs = [o for o in cell.outputs if o.output_type != "error"]
             cell.outputs.append(error_output("TimeoutError", message))
             report.update(status="timeout", message=message)
-            self.event("limit", message, cell=name, limit="cell_timeout")
+            self.event("limit", message, cell=report["name"], limit="cell_timeout")
             self.poisoned.add(index)
             await self._restart(index + 1)
-            return
+            return False
         finally:
             cell.source = original
             report["seconds"] = round(time.monotonic() - started, 3)
+        return True
 
-        if any(o.output_type == "error" and o.get("ename") == TIMEOUT_MARKER for o in cell.outputs):
-            message = f"timeout after {limit_text} in cell '{name}' (the cell was interrupted; the cells after it still ran)"
-            cell.outputs = [o for o in cell.outputs
-                            if not (o.output_type == "error" and o.get("ename") in (TIMEOUT_MARKER, "KeyboardInterrupt"))]
-            cell.outputs.append(error_output("TimeoutError", message))
-            report.update(status="timeout", message=message)
-            self.event("limit", message, cell=name, limit="cell_timeout")
-        if self.dropped_output:
-            note = (f"[course-grade] output truncated: this cell printed more than the limit "
-                    f"({format_size(self.limits.output_per_cell)} per cell, {format_size(self.limits.output_total)} "
-                    f"per notebook); {format_size(self.dropped_output)} were dropped\n")
-            cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=note))
-            if self.cell_output > self.limits.output_per_cell:
-                self.event("limit", f"cell '{name}' printed more than the output limit of "
-                                    f"{format_size(self.limits.output_per_cell)}; {format_size(self.dropped_output)} "
-                                    f"dropped", cell=name, limit="output")
-            elif "output_total" not in self.reported:
-                self.reported.add("output_total")
-                self.event("limit", f"the notebook printed more than {format_size(self.limits.output_total)} in all; "
-                                    f"output from cell '{name}' on was dropped", cell=name, limit="output")
-        for out in cell.outputs:
-            if out.output_type == "error" and ("MemoryError" in out.get("ename", "")
-                                               or "raised MemoryError" in out.get("evalue", "")
-                                               or "can't allocate memory" in out.get("evalue", "")
-                                               or "Cannot allocate memory" in out.get("evalue", "")):
-                out.evalue = f"{out.evalue} (the grader's memory limit is {format_size(self.limits.memory)})"
-                out.traceback = [f"{out.ename}: {out.evalue}"]
-                self.event("limit", f"cell '{name}' ran out of memory (limit {format_size(self.limits.memory)})",
-                           cell=name, limit="memory")
+    def _explain_interrupt(self, cell: NotebookNode, report: dict, limit_text: str) -> None:
+        """A cell interrupted at its time limit: the interrupt's traceback becomes a message naming the limit."""
+        if not any(o.output_type == "error" and o.get("ename") == TIMEOUT_MARKER for o in cell.outputs):
+            return
+        name = report["name"]
+        message = f"timeout after {limit_text} in cell '{name}' (the cell was interrupted; the cells after it still ran)"
+        cell.outputs = [o for o in cell.outputs
+                        if not (o.output_type == "error" and o.get("ename") in (TIMEOUT_MARKER, "KeyboardInterrupt"))]
+        cell.outputs.append(error_output("TimeoutError", message))
+        report.update(status="timeout", message=message)
+        self.event("limit", message, cell=name, limit="cell_timeout")
 
+    def _note_dropped_output(self, cell: NotebookNode, name: str) -> None:
+        """Say in the cell's output, and in the log, how much output the limits dropped."""
+        if not self.dropped_output:
+            return
+        note = (f"[course-grade] output truncated: this cell printed more than the limit "
+                f"({format_size(self.limits.output_per_cell)} per cell, {format_size(self.limits.output_total)} "
+                f"per notebook); {format_size(self.dropped_output)} were dropped\n")
+        cell.outputs.append(NotebookNode(output_type="stream", name="stdout", text=note))
+        if self.cell_output > self.limits.output_per_cell:
+            self.event("limit", f"cell '{name}' printed more than the output limit of "
+                                f"{format_size(self.limits.output_per_cell)}; {format_size(self.dropped_output)} "
+                                f"dropped", cell=name, limit="output")
+        elif "output_total" not in self.reported:
+            self.reported.add("output_total")
+            self.event("limit", f"the notebook printed more than {format_size(self.limits.output_total)} in all; "
+                                f"output from cell '{name}' on was dropped", cell=name, limit="output")
+
+    async def _explain_memory(self, cell: NotebookNode, name: str) -> None:
+        """An error caused by the memory limit names the limit.
+
+        The guard inspects the exception itself (a ``MemoryError`` or an
+        ``OSError`` with ``ENOMEM`` anywhere in its chain, so also when a
+        grading helper re-raised it).  Only when the guard cannot tell (torch's
+        CPU allocator raises a plain ``RuntimeError`` whose only sign is its
+        message, or the guard did not answer) is the error text matched:
+        :func:`mentions_out_of_memory`.
+        """
+        errors = [o for o in cell.outputs if o.output_type == "error" and o.get("ename") != "TimeoutError"]
+        if not errors:
+            return
+        out = errors[-1]
+        answer = await self._guard("memory_error()")
+        if not (answer or {}).get("memory") and not mentions_out_of_memory(out):
+            return
+        out.evalue = f"{out.evalue} (the grader's memory limit is {format_size(self.limits.memory)})"
+        out.traceback = [f"{out.ename}: {out.evalue}"]
+        self.event("limit", f"cell '{name}' ran out of memory (limit {format_size(self.limits.memory)})",
+                   cell=name, limit="memory")
+
+    async def _stop_strays(self, name: str) -> None:
+        """Kill the processes the cell left running (and let the kernel collect them)."""
         pid = self.km.bwrap_pid if self.km is not None else None
-        if pid:
-            strays = kill_strays(pid, self.core)
-            if strays:
-                await asyncio.sleep(0.05)
-                strays |= kill_strays(pid, self.core)  # any started while the first ones were being stopped
-                await asyncio.sleep(0.05)
-                await self._guard("reap()")  # the killed children are the kernel's zombies until collected
-                self.event("processes", f"cell '{name}' left {len(strays)} process(es) running; they were stopped",
-                           cell=name, limit="processes")
+        if not pid:
+            return
+        strays = kill_strays(pid, self.core)
+        if strays:
+            await asyncio.sleep(0.05)
+            strays |= kill_strays(pid, self.core)  # any started while the first ones were being stopped
+            await asyncio.sleep(0.05)
+            await self._guard("reap()")  # the killed children are the kernel's zombies until collected
+            self.event("processes", f"cell '{name}' left {len(strays)} process(es) running; they were stopped",
+                       cell=name, limit="processes")
 
-        if test:
-            after = await self._guard(f"after({name!r}, {sentinel!r}, {nonce!r})")
-            if after is None:
-                await self._died(cell, index, report, while_="checking the test")
-                return
-            errors = any(o.output_type == "error" for o in cell.outputs)
-            if after.get("changed"):
-                message = (f"while test '{name}' ran, the notebook changed what the test relies on ("
-                           + "; ".join(after["changed"][:5]) + "); the test's result cannot be trusted")
-                cell.outputs.append(error_output("TamperingDetected", message))
-                self.event("tampering", message, cell=name)
-            elif sentinel is not None and after.get("completed") is False and not errors:
-                message = (f"test '{name}' did not run to its end, but no error was reported: "
-                           f"the notebook interfered with how IPython reports errors")
-                cell.outputs.append(error_output("TamperingDetected", message))
-                self.event("tampering", message, cell=name)
-            elif after.get("error"):
-                message = (f"the grader could not check the notebook after test '{name}' ({after['error']}); "
-                           f"the test's result cannot be trusted")
-                cell.outputs.append(error_output("TamperingDetected", message))
-                self.event("tampering", message, cell=name)
+    async def _after_test(self, cell: NotebookNode, index: int, report: dict, sentinel: str | None,
+                          nonce: str | None) -> bool:
+        """Ask the guard whether the test ran to its end untouched; False if the kernel died meanwhile."""
+        name = report["name"]
+        after = await self._guard(f"after({name!r}, {sentinel!r}, {nonce!r})")
+        if after is None:
+            await self._died(cell, index, report, while_="checking the test")
+            return False
+        errors = any(o.output_type == "error" for o in cell.outputs)
+        if after.get("changed"):
+            message = (f"while test '{name}' ran, the notebook changed what the test relies on ("
+                       + "; ".join(after["changed"][:5]) + "); the test's result cannot be trusted")
+        elif sentinel is not None and after.get("completed") is False and not errors:
+            message = (f"test '{name}' did not run to its end, but no error was reported: "
+                       f"the notebook interfered with how IPython reports errors")
+        elif after.get("error"):
+            message = (f"the grader could not check the notebook after test '{name}' ({after['error']}); "
+                       f"the test's result cannot be trusted")
+        else:
+            return True
+        cell.outputs.append(error_output("TamperingDetected", message))
+        self.event("tampering", message, cell=name)
+        return True
 
+    def _record_error(self, cell: NotebookNode, report: dict, test: bool) -> None:
+        """The cell's last error becomes its report; an error in a student's cell is logged too."""
         errors = [o for o in cell.outputs if o.output_type == "error"]
         if errors and report["status"] == "ok":
             report.update(status="error", message=f"{errors[-1].get('ename', '')}: {errors[-1].get('evalue', '')}")
             if not test:
                 text = report["message"] if len(report["message"]) <= 300 else report["message"][:297] + "..."
-                self.event("cell-error", f"cell '{name}' raised {text}", cell=name)
+                self.event("cell-error", f"cell '{report['name']}' raised {text}", cell=report["name"])
 
     async def _died(self, cell: NotebookNode, index: int, report: dict, while_: str = "") -> None:
         status = self.sandbox.kernel_status() if self.sandbox else None

@@ -1,11 +1,11 @@
 """The instructor's side of grading: prepare a submission, record its result, write feedback.
 
 Everything here runs in the one ``course-grade`` process, the only process
-that opens the gradebook; workers (:mod:`course_lib.grader.worker`) receive a
+that opens the gradebook; workers (:mod:`course_grade.worker`) receive a
 self-contained task and return the executed notebooks.
 
 * :meth:`Course.prepare`: read the submission however broken, repair its
-  structure against the release (:mod:`course_lib.grader.notebooks`), then
+  structure against the release (:mod:`course_grade.notebooks`), then
   run nbgrader's own sanitizing preprocessors (``ClearOutput``,
   ``DeduplicateIds``, ``OverwriteKernelspec``, ``OverwriteCells`` (which puts
   the hidden tests back from the gradebook), ``CheckCellMetadata``, or
@@ -16,7 +16,7 @@ self-contained task and return the executed notebooks.
   :class:`NormalizeTestOutputs` before ``SaveAutoGrades``, then the autograded
   notebook, then the student's report.
 * :meth:`Course.feedback`: nbgrader's ``GenerateFeedback`` for one student,
-  with :mod:`course_lib.grader.feedback`'s preprocessors added.
+  with :mod:`course_grade.feedback`'s preprocessors added.
 """
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
 """First process inside a grading sandbox: drop privileges, set limits, run the kernel.
 
-This file runs as a script (``python -I -S _launcher.py SPEC``), never as an
-import of ``course_lib``: it must work before anything else is loaded and it
-uses the standard library only.  ``SPEC`` is a JSON object:
+This file runs as a script (``python -I -S _launcher.py SPEC``), bound alone
+into the sandbox (the rest of ``course_grade`` stays outside): it must work
+before anything else is loaded and it uses the standard library only.  ``SPEC`` is a JSON object:
 
 * ``uid``, ``gid``: the unprivileged ids to switch to (``null``: stay, for a
   sandbox that already runs in a user namespace);

@@ -1,4 +1,4 @@
-"""The integrity guard that runs inside the grading kernel.
+"""The integrity guard that runs inside the grading kernel (sent there as source, see ``execute.guard_install_code``).
 
 Before the first cell of a submission runs, :func:`install` takes a snapshot
 of everything the hidden tests rely on: ``course_lib`` (every module, class
@@ -118,8 +118,9 @@ class _Guard:
     def install(self) -> str:
         import course_lib
 
+        # every module of the library; a package's __main__ is a program (importing it runs it), not a module
         names = ["course_lib"] + sorted(m.name for m in pkgutil.walk_packages(course_lib.__path__, "course_lib.")
-                                        if not m.name.startswith("course_lib.grader"))
+                                        if m.name.rpartition(".")[2] != "__main__")
         for name in names:
             self._add_module(name, strict=True)
         for name in _THIRD_PARTY:
@@ -329,6 +330,30 @@ def reap() -> str:
     return json.dumps({"reaped": reaped})
 
 
+def memory_error() -> str:
+    """Whether the exception IPython reported last came from running out of memory.
+
+    True when its chain as a traceback shows it (``__cause__``, ``__context__``
+    unless suppressed, the members of an exception group) holds a ``MemoryError``
+    or an ``OSError`` with ``ENOMEM``: a grading helper that re-raises the
+    student's error keeps it as the cause.
+    """
+    import errno
+
+    last = getattr(sys, "last_exc", None) or getattr(sys, "last_value", None)
+    stack, seen = [last], set()
+    while stack:
+        exc = stack.pop()
+        if not isinstance(exc, BaseException) or id(exc) in seen:
+            continue
+        seen.add(id(exc))
+        if isinstance(exc, MemoryError) or (isinstance(exc, OSError) and exc.errno == errno.ENOMEM):
+            return json.dumps({"memory": type(exc).__name__})
+        context = None if exc.__suppress_context__ else exc.__context__  # as a traceback shows the chain
+        stack += [exc.__cause__, context, *getattr(exc, "exceptions", ())]
+    return json.dumps({"memory": None})
+
+
 def _started_by_notebook(thread: threading.Thread) -> bool:
     """A thread whose code the notebook defined (not one of IPython's or ipykernel's own)."""
     target = getattr(thread, "_target", None)
@@ -372,7 +397,7 @@ def install(token: str) -> str:
     """Snapshot, and publish the guard under the builtin name ``token`` (known only to the grader)."""
     guard = _Guard()
     summary = guard.install()
-    api = types.SimpleNamespace(before=guard.before, after=guard.after, reap=reap)
+    api = types.SimpleNamespace(before=guard.before, after=guard.after, reap=reap, memory_error=memory_error)
     builtins.__dict__[token] = api
     sys.modules.pop(__name__, None)
     return summary
