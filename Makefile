@@ -1,6 +1,6 @@
 # Two commands do everything from a fresh clone:
 #   make book   build the textbook into _build/html (creates .venv on first use)
-#   make test   run every test: course_lib, the grading pipeline, the book in a browser
+#   make test   lint, then run every test: course_lib, the grading pipeline, the book in a browser
 # VENV=/path/to/venv reuses an existing environment.
 
 PYTHON ?= python3
@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 
-.PHONY: venv system-deps js-deps book test test-lib test-grading test-book assignments clean
+.PHONY: venv system-deps js-deps book lint test test-lib test-grading test-book assignments clean
 
 venv: $(STAMP)
 
@@ -50,6 +50,10 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 assignments: venv
 	for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
 
+# ruff (pinned in requirements.txt, configured in pyproject.toml) over the library, the grader, tests and benchmarks
+lint: venv
+	$(BIN)/ruff check course_lib course_grade tests benchmarks
+
 test-lib: venv
 	$(BIN)/python -m pytest -m "not grading and not book" -q
 
@@ -59,7 +63,7 @@ test-grading: venv
 test-book: venv system-deps js-deps book
 	$(BIN)/python -m pytest -m book -q
 
-test: venv system-deps js-deps
+test: venv system-deps js-deps lint
 	$(BIN)/python -m pytest -m "not book" -q
 	$(MAKE) --no-print-directory book
 	$(BIN)/python -m pytest -m book -q

@@ -4,7 +4,8 @@ Run ``python benchmarks/bench_conv.py`` (``--repeats 10`` for steadier numbers,
 ``--threads 1`` to pin the thread count).  For each layer it prints the best
 (least disturbed) time of one forward and backward pass of
 
-* ``course_lib.functional.conv2d_forward`` / ``conv2d_backward`` (im2col + matrix products),
+* ``course_lib.functional.conv2d_forward`` / ``conv2d_backward`` (matrix products over the whole
+  batch: one per kernel tap at stride 1, one after im2col otherwise),
 * ``torch.nn.functional.conv2d`` with autograd,
 
 and their ratio (course_lib / torch: 1.0 means as fast as torch).  Then it
@@ -30,7 +31,7 @@ import torch.nn.functional as F  # noqa: E402
 
 from course_lib import functional as cf  # noqa: E402
 
-# (name, N, C, F, H, W, kernel, stride, pad)
+# (name, N, C, F, H, W, kernel, stride, padding)
 LAYERS = [
     ("3x3 64->64 on 32x32, N=32", 32, 64, 64, 32, 32, 3, 1, 1),
     ("7x7/2 3->64 on 64x64, N=16", 16, 3, 64, 64, 64, 7, 2, 3),
@@ -61,22 +62,22 @@ def make_layer(n, c, f, h, w, k, seed=0, dtype=torch.float32):
     return x, weight, bias
 
 
-def ours_step(forward, backward, x, weight, bias, dout, stride, pad):
+def ours_step(forward, backward, x, weight, bias, dout, stride, padding):
     """One forward and backward pass of a course_lib pair; returns (dx, dw, db)."""
-    _, cache = forward(x, weight, bias, stride=stride, pad=pad)
+    _, cache = forward(x, weight, bias, stride=stride, padding=padding)
     return backward(dout, cache)
 
 
-def torch_step(x, weight, bias, dout, stride, pad):
+def torch_step(x, weight, bias, dout, stride, padding):
     """One forward and backward pass of torch's conv2d with autograd; returns (dx, dw, db)."""
     leaves = [t.detach().requires_grad_(True) for t in (x, weight, bias)]
-    out = F.conv2d(*leaves, stride=stride, padding=pad)
+    out = F.conv2d(*leaves, stride=stride, padding=padding)
     return torch.autograd.grad(out, leaves, dout)
 
 
-def upstream_gradient(x, weight, stride, pad):
+def upstream_gradient(x, weight, stride, padding):
     """A fixed random ``dout`` of the layer's output shape."""
-    shape = F.conv2d(x[:1], weight, stride=stride, padding=pad).shape
+    shape = F.conv2d(x[:1], weight, stride=stride, padding=padding).shape
     return torch.randn((x.shape[0], *shape[1:]), generator=torch.Generator().manual_seed(1), dtype=x.dtype)
 
 
@@ -94,11 +95,11 @@ def main() -> None:
         print(f"note: load average {load:.1f} on {cores} cores; other processes compete for the CPU, "
               f"so multi-threaded times are noisy (try --threads 1)")
     print(f"{'layer (forward + backward)':<32} {'course_lib':>12} {'torch':>10} {'ratio':>7}")
-    for name, n, c, f, h, w, k, stride, pad in LAYERS:
+    for name, n, c, f, h, w, k, stride, padding in LAYERS:
         x, weight, bias = make_layer(n, c, f, h, w, k)
-        dout = upstream_gradient(x, weight, stride, pad)
-        ours = functools.partial(ours_step, cf.conv2d_forward, cf.conv2d_backward, x, weight, bias, dout, stride, pad)
-        theirs = functools.partial(torch_step, x, weight, bias, dout, stride, pad)
+        dout = upstream_gradient(x, weight, stride, padding)
+        ours = functools.partial(ours_step, cf.conv2d_forward, cf.conv2d_backward, x, weight, bias, dout, stride, padding)
+        theirs = functools.partial(torch_step, x, weight, bias, dout, stride, padding)
         # the two must agree before their times mean anything
         for grad_name, a, b in zip(("dx", "dw", "db"), ours(), theirs()):
             error = float((a - b).norm() / b.norm())
@@ -106,12 +107,12 @@ def main() -> None:
         t_ours, t_torch = best_time(ours, args.repeats), best_time(theirs, args.repeats)
         print(f"{name:<32} {t_ours * 1e3:>9.1f} ms {t_torch * 1e3:>7.1f} ms {t_ours / t_torch:>6.2f}x")
 
-    name, n, c, f, h, w, k, stride, pad = NAIVE_LAYER
+    name, n, c, f, h, w, k, stride, padding = NAIVE_LAYER
     x, weight, bias = make_layer(n, c, f, h, w, k)
-    dout = upstream_gradient(x, weight, stride, pad)
+    dout = upstream_gradient(x, weight, stride, padding)
     naive = functools.partial(ours_step, cf.conv2d_forward_naive, cf.conv2d_backward_naive, x, weight, bias, dout,
-                              stride, pad)
-    fast = functools.partial(ours_step, cf.conv2d_forward, cf.conv2d_backward, x, weight, bias, dout, stride, pad)
+                              stride, padding)
+    fast = functools.partial(ours_step, cf.conv2d_forward, cf.conv2d_backward, x, weight, bias, dout, stride, padding)
     t_naive, t_fast = best_time(naive, max(1, args.repeats // 2), warmup=1), best_time(fast, args.repeats)
     print(f"\nnaive loops vs vectorised, {name}: {t_naive * 1e3:.1f} ms vs {t_fast * 1e3:.2f} ms "
           f"= {t_naive / t_fast:.0f}x slower")

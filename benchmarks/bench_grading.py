@@ -37,8 +37,19 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
 
-from test_grader_hostile import (ASSIGNMENT, CASES, NOTEBOOK, Ctx, dumps, env, fill, grade_id,  # noqa: E402
-                                 make_course, solution_code, write_submission)
+from test_grader_hostile import (  # noqa: E402
+    ASSIGNMENT,
+    CASES,
+    NOTEBOOK,
+    Ctx,
+    dumps,
+    env,
+    fill,
+    grade_id,
+    make_course,
+    solution_code,
+    write_submission,
+)
 
 SAFE_HOSTILE = ["infinite_loop", "unstoppable_loop", "memory_bomb", "os_exit", "sys_exit", "segfault", "kill9",
                 "huge_output", "monkeypatch", "swallow", "eq_cheat", "calls_reference", "fake_pass", "snoop",

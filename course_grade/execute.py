@@ -39,8 +39,17 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute
 from traitlets import Any as AnyTrait
 
-from .sandbox import (Limits, Sandbox, SandboxedKernelManager, SandboxSpec, core_pids, describe_exit, format_size,
-                      kill_strays, kill_tree)
+from .sandbox import (
+    Limits,
+    Sandbox,
+    SandboxedKernelManager,
+    SandboxSpec,
+    core_pids,
+    describe_exit,
+    format_size,
+    kill_strays,
+    kill_tree,
+)
 
 TIMEOUT_MARKER = "CourseGradeCellTimeout"
 GUARD_SOURCE = Path(__file__).with_name("guard.py")

@@ -35,18 +35,27 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
-from sqlalchemy.exc import SAWarning
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps.baseapp import NbGrader
 from nbgrader.converters import Autograde, GenerateFeedback
 from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import ClearHiddenTests, Execute, GetGrades, NbGraderPreprocessor, SaveAutoGrades
+from sqlalchemy.exc import SAWarning
 
 from . import feedback as fb
 from .execute import error_output
-from .notebooks import (Unreadable, find_notebook, from_file_text, from_json, read_submission, rebuild, skeleton,
-                        to_file_text, to_json)
+from .notebooks import (
+    Unreadable,
+    find_notebook,
+    from_file_text,
+    from_json,
+    read_submission,
+    rebuild,
+    skeleton,
+    to_file_text,
+    to_json,
+)
 from .sandbox import Limits, SandboxSpec
 
 STATE_VERSION = 1

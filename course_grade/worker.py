@@ -54,10 +54,9 @@ def render_feedback(job: dict[str, Any], settings: dict[str, Any]) -> dict[str, 
     instructor's process has already run), without touching any file.
     ``job`` is :meth:`Course.feedback_job`, ``settings`` :meth:`Course.feedback_settings`.
     """
+    import nbgrader.converters
     from nbconvert.exporters import HTMLExporter
     from traitlets.config import Config
-
-    import nbgrader.converters
 
     base = os.path.dirname(os.path.abspath(nbgrader.converters.__file__))
     config = Config(settings["config"])

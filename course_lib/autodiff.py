@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Iterable
 
 from . import gates
 
@@ -193,8 +192,3 @@ def topological_order(root: Value) -> list[Value]:
             if id(parent) not in visited:
                 stack.append((parent, False))
     return order
-
-
-def leaves(root: Value) -> Iterable[Value]:
-    """The input nodes (no parents) of the graph that ends in ``root``."""
-    return [node for node in topological_order(root) if not node.parents]

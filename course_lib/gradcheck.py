@@ -121,7 +121,7 @@ def numerical_gradient_array(f: Callable[[torch.Tensor], torch.Tensor], x: torch
 
 
 def torch_gradcheck(fn: Callable[..., torch.Tensor], *inputs: torch.Tensor, **kwargs) -> bool:
-    """``torch.autograd.gradcheck`` on float64 copies of ``inputs`` that require grad.
+    """``torch.autograd.gradcheck`` on float64 copies of ``inputs`` (tensors of any shape) that require grad.
 
     Floating-point tensor inputs are cloned, cast to float64 and marked
     ``requires_grad``; everything else is passed as is.  Raises

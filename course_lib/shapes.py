@@ -16,6 +16,9 @@ from __future__ import annotations
 import math
 from typing import Iterable, NamedTuple, Sequence
 
+from ._checks import check_int as _check_int
+from ._checks import pair as _pair
+
 __all__ = [
     "conv_output_size",
     "conv_transpose_output_size",
@@ -26,32 +29,14 @@ __all__ = [
 ]
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
-def _pair(name: str, value, minimum: int) -> tuple[int, int]:
-    """``k`` or ``(kh, kw)`` -> ``(kh, kw)``, validated."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
-        return _check_int(f"{name}[0]", value[0], minimum), _check_int(f"{name}[1]", value[1], minimum)
-    v = _check_int(name, value, minimum)
-    return v, v
-
-
-def conv_output_size(n: int, kernel: int, pad: int = 0, stride: int = 1, dilation: int = 1, *,
+def conv_output_size(n: int, kernel: int, padding: int = 0, stride: int = 1, dilation: int = 1, *,
                      strict: bool = False, dim_name: str = "input") -> int:
     """Output size of a convolution along one dimension.
 
     Args:
         n: input size (pixels).
         kernel: kernel size ``k``.
-        pad: zeros added on *each* side.
+        padding: zeros added on *each* side.
         stride: step between windows.
         dilation: spacing between kernel taps (1: adjacent).
         strict: if True, also require that the windows tile the padded input
@@ -67,24 +52,24 @@ def conv_output_size(n: int, kernel: int, pad: int = 0, stride: int = 1, dilatio
     """
     _check_int("n", n, 0)
     _check_int("kernel", kernel, 1)
-    _check_int("pad", pad, 0)
+    _check_int("padding", padding, 0)
     _check_int("stride", stride, 1)
     _check_int("dilation", dilation, 1)
     extent = dilation * (kernel - 1) + 1
-    padded = n + 2 * pad
+    padded = n + 2 * padding
     if extent > padded:
         dilated = f" (dilation {dilation} makes it span {extent})" if dilation > 1 else ""
         raise ValueError(f"{dim_name}: the kernel of size {kernel}{dilated} does not fit in the input of size {n} "
-                         f"padded by {pad} on each side ({padded}); the output size would be "
+                         f"padded by {padding} on each side ({padded}); the output size would be "
                          f"{(padded - extent) // stride + 1} <= 0")
     span = padded - extent
     if strict and span % stride:
-        raise ValueError(f"{dim_name}: (n + 2p - d(k-1) - 1) / s = ({n} + 2*{pad} - {dilation}*({kernel}-1) - 1) / "
+        raise ValueError(f"{dim_name}: (n + 2p - d(k-1) - 1) / s = ({n} + 2*{padding} - {dilation}*({kernel}-1) - 1) / "
                          f"{stride} = {span}/{stride} is not an integer; the stride does not tile the input exactly")
     return span // stride + 1
 
 
-def conv_transpose_output_size(n: int, kernel: int, pad: int = 0, stride: int = 1, dilation: int = 1,
+def conv_transpose_output_size(n: int, kernel: int, padding: int = 0, stride: int = 1, dilation: int = 1,
                                output_padding: int = 0, *, dim_name: str = "input") -> int:
     """Output size of a transposed convolution along one dimension.
 
@@ -96,7 +81,7 @@ def conv_transpose_output_size(n: int, kernel: int, pad: int = 0, stride: int = 
 
     Args:
         n: input size of the transposed convolution (pixels).
-        kernel, pad, stride, dilation: as for the convolution it transposes.
+        kernel, padding, stride, dilation: as for the convolution it transposes.
         output_padding: extra pixels added on one side (bottom/right) of the output.
         dim_name: what the dimension is called in error messages.
     Raises:
@@ -104,17 +89,17 @@ def conv_transpose_output_size(n: int, kernel: int, pad: int = 0, stride: int = 
     """
     _check_int("n", n, 0)
     _check_int("kernel", kernel, 1)
-    _check_int("pad", pad, 0)
+    _check_int("padding", padding, 0)
     _check_int("stride", stride, 1)
     _check_int("dilation", dilation, 1)
     _check_int("output_padding", output_padding, 0)
     if output_padding >= max(stride, dilation):
         raise ValueError(f"{dim_name}: output_padding must be smaller than the stride or the dilation, got "
                          f"output_padding={output_padding} with stride={stride}, dilation={dilation}")
-    size = (n - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1
+    size = (n - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
     if size <= 0:
         raise ValueError(f"{dim_name}: the transposed convolution output size "
-                         f"(n-1)s - 2p + d(k-1) + output_padding + 1 = ({n}-1)*{stride} - 2*{pad} + "
+                         f"(n-1)s - 2p + d(k-1) + output_padding + 1 = ({n}-1)*{stride} - 2*{padding} + "
                          f"{dilation}*({kernel}-1) + {output_padding} + 1 = {size} <= 0")
     return size
 
@@ -180,7 +165,7 @@ def conv_layer_params(in_ch: int, out_ch: int, kernel, bias: bool = True, groups
     return out_ch * (in_ch // groups) * kh * kw + (out_ch if bias else 0)
 
 
-def conv_layer_macs(in_ch: int, out_ch: int, kernel, input_size, *, stride=1, pad=0, dilation=1,
+def conv_layer_macs(in_ch: int, out_ch: int, kernel, input_size, *, stride=1, padding=0, dilation=1,
                     groups: int = 1, batch: int = 1) -> int:
     """Multiply-adds (MACs) of one forward pass of a 2-D convolution layer.
 
@@ -192,7 +177,7 @@ def conv_layer_macs(in_ch: int, out_ch: int, kernel, input_size, *, stride=1, pa
     Args:
         in_ch, out_ch, kernel, groups: as in :func:`conv_layer_params`.
         input_size: ``n`` or ``(h, w)``, the spatial size of the input.
-        stride, pad, dilation: int or ``(h, w)`` pair.
+        stride, padding, dilation: int or ``(h, w)`` pair.
         batch: number of examples.
     """
     _check_int("in_ch", in_ch, 1)
@@ -203,7 +188,7 @@ def conv_layer_macs(in_ch: int, out_ch: int, kernel, input_size, *, stride=1, pa
         raise ValueError(f"groups={groups} must divide both in_ch={in_ch} and out_ch={out_ch}")
     kernel = _pair("kernel", kernel, 1)
     size = _pair("input_size", input_size, 0)
-    stride, pad, dilation = _pair("stride", stride, 1), _pair("pad", pad, 0), _pair("dilation", dilation, 1)
-    out = [conv_output_size(size[i], kernel[i], pad[i], stride[i], dilation[i], dim_name=("height", "width")[i])
+    stride, padding, dilation = _pair("stride", stride, 1), _pair("padding", padding, 0), _pair("dilation", dilation, 1)
+    out = [conv_output_size(size[i], kernel[i], padding[i], stride[i], dilation[i], dim_name=("height", "width")[i])
            for i in range(2)]
     return batch * out_ch * math.prod(out) * (in_ch // groups) * kernel[0] * kernel[1]

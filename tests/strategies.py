@@ -1,12 +1,14 @@
 """Hypothesis strategies shared by the tests: seeded random tensors in several
 memory layouts (including non-contiguous ones) and convolution settings that
-always give a non-empty output."""
+always give a non-empty output.  ``case.settings`` uses torch's option names, so it
+is passed unchanged to course_lib and to ``torch.nn.functional``."""
 from __future__ import annotations
 
 from typing import NamedTuple
 
 import torch
-from hypothesis import assume, strategies as st
+from hypothesis import assume
+from hypothesis import strategies as st
 
 __all__ = [
     "seeds",
@@ -91,7 +93,7 @@ class ConvCase(NamedTuple):
     kh: int
     kw: int
     stride: tuple[int, int]
-    pad: tuple[int, int]
+    padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
 
@@ -105,11 +107,8 @@ class ConvCase(NamedTuple):
 
     @property
     def settings(self) -> dict:
-        return {"stride": self.stride, "pad": self.pad, "dilation": self.dilation, "groups": self.groups}
+        return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation, "groups": self.groups}
 
-    @property
-    def torch_settings(self) -> dict:
-        return {"stride": self.stride, "padding": self.pad, "dilation": self.dilation, "groups": self.groups}
 
 
 def _pairs(lo: int, hi: int):
@@ -118,21 +117,21 @@ def _pairs(lo: int, hi: int):
 
 @st.composite
 def conv2d_cases(draw, *, max_batch=3, max_channels_per_group=3, max_groups=3, max_kernel=4, max_stride=3,
-                 max_pad=2, max_dilation=2, max_extra=6) -> ConvCase:
+                 max_padding=2, max_dilation=2, max_extra=6) -> ConvCase:
     """Convolution settings with a non-empty output; height and width, kernel
     height and width, and the (height, width) pairs are drawn independently."""
     groups = draw(st.integers(1, max_groups))
     c = groups * draw(st.integers(1, max_channels_per_group))
     f = groups * draw(st.integers(1, max_channels_per_group))
     kh, kw = draw(_pairs(1, max_kernel))
-    stride, pad, dilation = draw(_pairs(1, max_stride)), draw(_pairs(0, max_pad)), draw(_pairs(1, max_dilation))
+    stride, padding, dilation = draw(_pairs(1, max_stride)), draw(_pairs(0, max_padding)), draw(_pairs(1, max_dilation))
     # smallest input the dilated kernel fits in once padded
-    min_h = max(1, dilation[0] * (kh - 1) + 1 - 2 * pad[0])
-    min_w = max(1, dilation[1] * (kw - 1) + 1 - 2 * pad[1])
+    min_h = max(1, dilation[0] * (kh - 1) + 1 - 2 * padding[0])
+    min_w = max(1, dilation[1] * (kw - 1) + 1 - 2 * padding[1])
     h = draw(st.integers(min_h, min_h + max_extra))
     w = draw(st.integers(min_w, min_w + max_extra))
     n = draw(st.integers(1, max_batch))
-    return ConvCase(n, c, f, h, w, kh, kw, stride, pad, dilation, groups)
+    return ConvCase(n, c, f, h, w, kh, kw, stride, padding, dilation, groups)
 
 
 class ConvTransposeCase(NamedTuple):
@@ -146,7 +145,7 @@ class ConvTransposeCase(NamedTuple):
     kh: int
     kw: int
     stride: tuple[int, int]
-    pad: tuple[int, int]
+    padding: tuple[int, int]
     output_padding: tuple[int, int]
     dilation: tuple[int, int]
     groups: int
@@ -161,27 +160,23 @@ class ConvTransposeCase(NamedTuple):
 
     @property
     def settings(self) -> dict:
-        return {"stride": self.stride, "pad": self.pad, "output_padding": self.output_padding,
+        return {"stride": self.stride, "padding": self.padding, "output_padding": self.output_padding,
                 "dilation": self.dilation, "groups": self.groups}
 
-    @property
-    def torch_settings(self) -> dict:
-        return {"stride": self.stride, "padding": self.pad, "output_padding": self.output_padding,
-                "dilation": self.dilation, "groups": self.groups}
 
 
 @st.composite
 def conv_transpose2d_cases(draw, *, max_batch=3, max_channels_per_group=3, max_groups=3, max_kernel=4,
-                           max_stride=3, max_pad=2, max_dilation=2, max_size=6) -> ConvTransposeCase:
+                           max_stride=3, max_padding=2, max_dilation=2, max_size=6) -> ConvTransposeCase:
     """Transposed-convolution settings with a non-empty output and a valid output_padding."""
     groups = draw(st.integers(1, max_groups))
     c_in = groups * draw(st.integers(1, max_channels_per_group))
     c_out = groups * draw(st.integers(1, max_channels_per_group))
     kh, kw = draw(_pairs(1, max_kernel))
-    stride, pad, dilation = draw(_pairs(1, max_stride)), draw(_pairs(0, max_pad)), draw(_pairs(1, max_dilation))
+    stride, padding, dilation = draw(_pairs(1, max_stride)), draw(_pairs(0, max_padding)), draw(_pairs(1, max_dilation))
     output_padding = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
     h, w = draw(_pairs(1, max_size))
-    for size, k, p, s, d, op in zip((h, w), (kh, kw), pad, stride, dilation, output_padding):
+    for size, k, p, s, d, op in zip((h, w), (kh, kw), padding, stride, dilation, output_padding):
         assume((size - 1) * s - 2 * p + d * (k - 1) + op + 1 > 0)
     n = draw(st.integers(1, max_batch))
-    return ConvTransposeCase(n, c_in, c_out, h, w, kh, kw, stride, pad, output_padding, dilation, groups)
+    return ConvTransposeCase(n, c_in, c_out, h, w, kh, kw, stride, padding, output_padding, dilation, groups)

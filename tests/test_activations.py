@@ -2,12 +2,14 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from course_lib import autograd as ca
 from course_lib import functional as cf
-from course_lib.device import available_devices
+from course_lib import nn as ca
 from course_lib.functional import activations, linear
+
+from conftest import tolerances
 
 try:  # tests/ may or may not be a package
     from .strategies import LAYOUTS, make_tensor, seeds
@@ -16,12 +18,8 @@ except ImportError:
 
 pytestmark = pytest.mark.ch3
 
-DEVICES = [pytest.param(d, id=str(d)) for d in available_devices()]
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4)
 
-
-def tolerances(dtype):
-    return {"rtol": 1e-5, "atol": 1e-6} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
 
 
 def reference(fn, x, dout):
@@ -40,7 +38,6 @@ CASES = {
 }
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("name", sorted(CASES))
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, dtype=st.sampled_from([torch.float32, torch.float64]), layout=st.sampled_from(LAYOUTS),
@@ -57,7 +54,6 @@ def test_activation_pairs_match_torch(device, name, shape, dtype, layout, seed, 
     torch.testing.assert_close(dx, want_dx, **tolerances(dtype))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_derivatives_match_autograd_and_show_saturation(device):
     x = torch.linspace(-12, 12, 241, dtype=torch.float64, device=device)
     for derivative, fn in ((cf.sigmoid_derivative, torch.sigmoid), (cf.tanh_derivative, torch.tanh),
@@ -81,7 +77,6 @@ def test_relu_is_reused_from_chapter_one():
     assert activations.relu_backward is linear.relu_backward
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_bridge_passes_gradcheck(device):
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(3, 4, generator=gen, dtype=torch.float64).to(device).requires_grad_(True)

@@ -17,7 +17,7 @@ W = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 
 def test_frames_follow_the_layer():
     frames = kernel_slide_frames(X, W, stride=2, pad=1)
-    out, _ = conv2d_forward(torch.tensor(X)[None, None], torch.tensor(W)[None, None], stride=2, pad=1)
+    out, _ = conv2d_forward(torch.tensor(X)[None, None], torch.tensor(W)[None, None], stride=2, padding=1)
     assert len(frames) == out.numel() == 16
     assert [(f.i, f.j) for f in frames] == [(i, j) for i in range(4) for j in range(4)]
     assert [(f.top, f.left) for f in frames[:5]] == [(0, 0), (0, 2), (0, 4), (0, 6), (2, 0)]

@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import scipy.signal
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from course_lib import filters as cs
-from course_lib.device import available_devices
 
 pytestmark = pytest.mark.ch2
 
-DEVICES = [pytest.param(d, id=str(d)) for d in available_devices()]
 MODES = ["full", "same", "valid"]
 
 
@@ -78,7 +77,6 @@ def test_even_kernel_same_mode_follows_scipy_correlate():
     np.testing.assert_array_equal(scipy.signal.correlate2d(x, k, "same"), full[:, 2:4])
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=25, deadline=None)
 @given(shape=st.tuples(st.integers(2, 9), st.integers(2, 9)), kshape=st.tuples(st.integers(1, 4), st.integers(1, 4)),
        mode=st.sampled_from(MODES), seed=st.integers(0, 10_000), dtype=st.sampled_from([torch.float32, torch.float64]))
@@ -169,7 +167,6 @@ def test_difference_kernel_detects_change():
     assert cs.correlate1d(step, cs.difference_kernel(), "valid").tolist() == [0.0, 1.0, 1.0, 0.0]
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_smoothing_kernels(device):
     box = cs.box_kernel(3, device=device)
     assert box.shape == (3, 3) and box.device.type == torch.device(device).type

@@ -64,7 +64,7 @@ USES = {
 
 def solution_code(source: nbformat.NotebookNode) -> dict[str, str]:
     """grade_id -> the reference answer of each solution cell (markers removed)."""
-    return {cell.metadata.nbgrader.grade_id: "\n".join(l for l in cell.source.splitlines() if l.strip() not in MARKERS)
+    return {cell.metadata.nbgrader.grade_id: "\n".join(line for line in cell.source.splitlines() if line.strip() not in MARKERS)
             for cell in source.cells
             if cell.cell_type == "code" and cell.metadata.get("nbgrader", {}).get("solution")}
 
@@ -243,7 +243,7 @@ def exp_backward(dout, x):
 
 
 def writes_outside(ctx: Ctx) -> bytes:
-    targets = [ctx.course / "gradebook.db", ctx.course / "nbgrader_config.py", REPO / "course_lib" / "grading.py",
+    targets = [ctx.course / "gradebook.db", ctx.course / "nbgrader_config.py", REPO / "course_lib" / "grading" / "__init__.py",
                ctx.course / "solutions" / ASSIGNMENT / "x.py", ctx.canary, "/usr/lib/python3/pwned.py", "/etc/passwd"]
     code = f'''
 import os as _os

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import nbformat
 import pytest
-
 from test_grader_hostile import ASSIGNMENT, NOTEBOOK, env, fill, run, solution_code
 
 pytestmark = pytest.mark.grading

@@ -2,11 +2,13 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import assume, given, settings, strategies as st
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
-from course_lib import autograd as ca
 from course_lib import functional as cf
-from course_lib.device import available_devices
+from course_lib import nn as ca
+
+from conftest import tolerances
 
 try:  # tests/ may or may not be a package
     from .strategies import LAYOUTS, make_tensor, seeds
@@ -15,14 +17,10 @@ except ImportError:
 
 pytestmark = pytest.mark.ch3
 
-DEVICES = [pytest.param(d, id=str(d)) for d in available_devices()]
 float_dtypes = st.sampled_from([torch.float32, torch.float64])
 layouts = st.sampled_from(LAYOUTS)
 shapes = st.lists(st.integers(1, 5), min_size=1, max_size=4)
 
-
-def tolerances(dtype):
-    return {"rtol": 1e-5, "atol": 1e-5} if dtype == torch.float32 else {"rtol": 1e-12, "atol": 1e-12}
 
 
 # ----------------------------------------------------------------------------- slice and concatenation
@@ -40,7 +38,6 @@ def split_cases(draw):
     return shape, dim, sizes
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=30, deadline=None)
 @given(case=split_cases(), dtype=float_dtypes, layout=layouts, seed=seeds, drop=st.integers(0, 3))
 def test_split_matches_torch_and_backward_concatenates(device, case, dtype, layout, seed, drop):
@@ -60,7 +57,6 @@ def test_split_matches_torch_and_backward_concatenates(device, case, dtype, layo
     torch.testing.assert_close(cf.split_backward(douts, cache), leaf.grad, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=30, deadline=None)
 @given(shape=shapes, extra=st.lists(st.integers(0, 4), min_size=1, max_size=4), dim_seed=st.integers(0, 100),
        dtype=float_dtypes, seed=seeds)
@@ -82,7 +78,6 @@ def test_concat_matches_torch_cat(device, shape, extra, dim_seed, dtype, seed):
         torch.testing.assert_close(got, leaf.grad, rtol=0, atol=0)
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_concat_examples_from_the_chapter(device):
     a, b = torch.randn(1, 100, device=device), torch.randn(1, 100, device=device)
     assert cf.concat_forward([a, b])[0].shape == (1, 200)
@@ -106,7 +101,6 @@ TORCH_MERGES = {
 }
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("op", sorted(TORCH_MERGES))
 @settings(max_examples=25, deadline=None)
 @given(shape=shapes, n=st.integers(1, 4), dtype=float_dtypes, layout=layouts, seed=seeds)
@@ -126,7 +120,6 @@ def test_merges_match_torch_autograd(device, op, shape, n, dtype, layout, seed):
         torch.testing.assert_close(got, leaf.grad, **tolerances(dtype))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_max_merge_ties_go_to_first_input_and_prod_handles_zeros(device):
     a = torch.tensor([1.0, 2.0, 3.0], device=device)
     b = torch.tensor([1.0, 5.0, 3.0], device=device)
@@ -143,7 +136,6 @@ def test_max_merge_ties_go_to_first_input_and_prod_handles_zeros(device):
 
 # ----------------------------------------------------------------------------- upsampling
 
-@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 5), w=st.integers(1, 5),
        scale=st.one_of(st.integers(1, 4), st.tuples(st.integers(1, 4), st.integers(1, 4))),
@@ -159,7 +151,6 @@ def test_nearest_upsampling_matches_interpolate(device, n, c, h, w, scale, dtype
     torch.testing.assert_close(cf.upsample_backward(dout, cache), leaf.grad, **tolerances(dtype))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 @settings(max_examples=30, deadline=None)
 @given(n=st.integers(1, 2), c=st.integers(1, 3), h=st.integers(1, 6), w=st.integers(1, 6),
        scale=st.one_of(st.integers(1, 4), st.sampled_from([0.5, 1.5, 2.5, 1.75]),
@@ -179,7 +170,6 @@ def test_bilinear_upsampling_matches_interpolate(device, n, c, h, w, scale, dtyp
     torch.testing.assert_close(cf.upsample_backward(dout, cache), leaf.grad, **tolerances(dtype))
 
 
-@pytest.mark.parametrize("device", DEVICES)
 def test_upsample_bridge_passes_gradcheck(device):
     x = make_tensor((1, 2, 3, 4), device=device, seed=5).requires_grad_(True)
     assert torch.autograd.gradcheck(lambda t: ca.upsample(t, 2, "bilinear"), (x,))

@@ -10,8 +10,14 @@ import pytest
 import torch
 
 from course_lib import filters
-from course_lib.book.widgets import (FILTER_CHOICES, ConvSetting, ConvShapeExplorer, FilterExplorer,
-                                     conv_windows, filter_kernel)
+from course_lib.book.widgets import (
+    FILTER_CHOICES,
+    ConvSetting,
+    ConvShapeExplorer,
+    FilterExplorer,
+    conv_windows,
+    filter_kernel,
+)
 from course_lib.shapes import conv_output_size, receptive_field
 
 pytestmark = pytest.mark.ch2
@@ -40,7 +46,7 @@ def check_gallery(html: str) -> None:
 def test_conv_windows_match_the_definition(setting):
     n, k, s, p, d = setting
     windows = conv_windows(ConvSetting(*setting))
-    assert windows.out == conv_output_size(n, k, pad=p, stride=s, dilation=d)
+    assert windows.out == conv_output_size(n, k, padding=p, stride=s, dilation=d)
     assert windows.padded == n + 2 * p
     assert windows.field == receptive_field([(k, s, d)]).size
     taps = [[tuple(divmod(int(t), windows.padded)) for t in row] for row in windows.taps]
@@ -139,13 +145,14 @@ def test_filter_kernel_names_every_choice():
 
 def test_filter_explorer_follows_its_controls():
     e = FilterExplorer(IMAGE, name="Sobel x")
-    np.testing.assert_allclose(e.state["output"], filters.correlate2d(IMAGE, filters.sobel_kernels()[0].numpy(), "same"))
+    sobel_x = filters.sobel_kernels()[0].numpy()
+    np.testing.assert_allclose(e.state["output"], filters.correlate2d(IMAGE, sobel_x, "same"))
     first = bytes(e.image.value)
     assert bytes(first).startswith(PNG_MAGIC) and "Sobel x" in e.summary.value
 
     e.controls["flip"].value = True                    # true convolution: the antisymmetric kernel changes sign
     assert e.state["flip"] and "convolution (kernel flipped)" in e.summary.value
-    np.testing.assert_allclose(e.state["output"], -filters.correlate2d(IMAGE, filters.sobel_kernels()[0].numpy(), "same"))
+    np.testing.assert_allclose(e.state["output"], -filters.correlate2d(IMAGE, sobel_x, "same"))
 
     e.controls["flip"].value = False
     e.controls["name"].value = "Gaussian"

@@ -55,7 +55,7 @@ def kernel_slide_frames(x, w, *, stride=1, pad=0) -> list[SlideFrame]:
     """
     x, w = _as_2d("x", x), _as_2d("w", w)
     (sh, sw), pad = _pair("stride", stride, 1), _pair("pad", pad, 0)
-    out, _ = conv2d_forward(x[None, None], w[None, None], stride=(sh, sw), pad=pad)
+    out, _ = conv2d_forward(x[None, None], w[None, None], stride=(sh, sw), padding=pad)
     out = out[0, 0]
     return [SlideFrame(i, j, i * sh, j * sw, float(out[i, j]))
             for i in range(out.shape[0]) for j in range(out.shape[1])]

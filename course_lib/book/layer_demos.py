@@ -1,7 +1,7 @@
 """Experiments and figures of Chapter 3 (functional layers).
 
 The layers themselves live in :mod:`course_lib.functional` (forward/backward
-pairs) and :mod:`course_lib.autograd` (modules); this module only combines them
+pairs) and :mod:`course_lib.nn` (modules); this module only combines them
 into the measurements the chapter shows:
 
 * :func:`plot_activations`: activation functions and their derivatives side by side.
@@ -27,8 +27,8 @@ from typing import Callable, NamedTuple, Sequence
 
 import torch
 
-from .. import autograd as ca
 from .. import functional as F
+from .. import nn as ca
 from .._checks import check_tensor
 
 __all__ = [
@@ -113,7 +113,7 @@ def plot_activations(names: Sequence[str] = ("sigmoid", "tanh", "relu", "leaky_r
 
 
 class Activation(torch.nn.Module):
-    """An elementwise activation of :mod:`course_lib.autograd` as a module.
+    """An elementwise activation of :mod:`course_lib.nn` as a module.
 
     ``name``: ``"sigmoid"``, ``"tanh"``, ``"relu"`` or ``"leaky_relu"`` (slope 0.01).
     Any input shape; the output has the same shape.
@@ -154,8 +154,8 @@ def deep_mlp(activation: str, *, in_features: int, out_features: int, depth: int
             output (N, out_features).
         depth: number of hidden layers (>= 1); width: units per hidden layer.
         gain: weight scale, e.g. 1 for tanh, sqrt(2) for ReLU.
-        batchnorm: insert :class:`course_lib.autograd.BatchNorm` before each activation.
-        p_keep: if given, a :class:`course_lib.autograd.Dropout` with this keep
+        batchnorm: insert :class:`course_lib.nn.BatchNorm` before each activation.
+        p_keep: if given, a :class:`course_lib.nn.Dropout` with this keep
             probability after each activation.
         seed: seed of the weights (and of the dropout masks).
     Returns:
@@ -178,7 +178,7 @@ def deep_mlp(activation: str, *, in_features: int, out_features: int, depth: int
     with torch.no_grad():
         for layer in layers:
             if isinstance(layer, ca.Linear):
-                fan = layer.weight.shape[0]  # course_lib's weights are (in_features, out_features)
+                fan = layer.weight.shape[1]  # torch's layout: (out_features, in_features)
                 layer.weight.copy_(torch.randn(layer.weight.shape, generator=gen, dtype=dtype) * gain / math.sqrt(fan))
                 layer.bias.zero_()
     return torch.nn.Sequential(*layers)

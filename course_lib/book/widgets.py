@@ -103,10 +103,10 @@ def conv_windows(setting: ConvSetting) -> ConvWindows:
             (dilated) kernel does not fit in the padded input.
     """
     n, k, s, p, d = setting
-    out = conv_output_size(n, k, pad=p, stride=s, dilation=d)
+    out = conv_output_size(n, k, padding=p, stride=s, dilation=d)
     padded = n + 2 * p
     numbers = torch.arange(padded * padded, dtype=torch.float64).reshape(1, 1, padded, padded)
-    cols = im2col(numbers, k, stride=s, pad=0, dilation=d)[0]          # (k*k, out*out)
+    cols = im2col(numbers, k, stride=s, padding=0, dilation=d)[0]          # (k*k, out*out)
     if cols.shape[1] != out * out:  # the two library routines must agree
         raise AssertionError(f"im2col gave {cols.shape[1]} windows, conv_output_size {out}**2")
     taps = cols.T.round().to(torch.int64).numpy()

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_tensor
+from .._checks import check_dout, check_tensor
 
 __all__ = ["DropoutCache", "dropout_forward", "dropout_backward"]
 
@@ -60,12 +60,11 @@ def dropout_backward(dout: torch.Tensor, cache: DropoutCache) -> torch.Tensor:
     """Gradient of inverted dropout: ``dout * mask / p_keep`` (``dout`` itself at evaluation).
 
     Dropped units get no gradient; kept ones get ``dout / p_keep``.
-    Returns dx: shape of ``x``.
+    dout: shape of ``x`` (any shape).  Returns dx: shape of ``x``.
     """
-    check_tensor("dout", dout)
     mask = cache.mask
     if mask is None:
+        check_tensor("dout", dout)
         return dout
-    if dout.shape != mask.shape:
-        raise ValueError(f"dout has shape {tuple(dout.shape)} but the dropout input had shape {tuple(mask.shape)}")
+    check_dout(dout, mask.shape, "dropout")
     return dout * mask

@@ -11,12 +11,14 @@ from typing import NamedTuple
 
 import torch
 
-from .._checks import check_same, check_tensor
+from .. import gates
+from .._checks import check_dout, check_same, check_tensor
 
 __all__ = [
     "AffineCache",
     "affine_forward",
     "affine_backward",
+    "ReLUCache",
     "relu_forward",
     "relu_backward",
     "softmax_loss",
@@ -69,26 +71,30 @@ def affine_backward(dout: torch.Tensor, cache: AffineCache) -> tuple[torch.Tenso
     """
     x, w = cache
     n = x.shape[0]
-    if dout.shape != (n, w.shape[1]):
-        raise ValueError(f"dout has shape {tuple(dout.shape)}, expected {(n, w.shape[1])}")
+    check_dout(dout, (n, w.shape[1]), "fully connected layer", like=x)
     dx = (dout @ w.T).reshape(x.shape)
     dw = x.reshape(n, -1).T @ dout
     db = dout.sum(dim=0)
     return dx, dw, db
 
 
-def relu_forward(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """ReLU ``max(x, 0)`` elementwise. x: any shape. Returns ``(out, cache=x)``."""
+class ReLUCache(NamedTuple):
+    """What :func:`relu_backward` needs: the input ``x``."""
+
+    x: torch.Tensor
+
+
+def relu_forward(x: torch.Tensor) -> tuple[torch.Tensor, ReLUCache]:
+    """ReLU ``max(x, 0)`` elementwise. x: any shape. Returns ``(out, ReLUCache(x))``, out shaped like x."""
     check_tensor("x", x)
-    return x.clamp_min(0), x
+    return x.clamp_min(0), ReLUCache(x)
 
 
-def relu_backward(dout: torch.Tensor, cache: torch.Tensor) -> torch.Tensor:
-    """ReLU gradient: ``dout`` where the input was positive, else 0. Shapes like x."""
-    x = cache
-    if dout.shape != x.shape:
-        raise ValueError(f"dout has shape {tuple(dout.shape)} but the ReLU input had shape {tuple(x.shape)}")
-    return torch.where(x > 0, dout, torch.zeros_like(dout))
+def relu_backward(dout: torch.Tensor, cache: ReLUCache) -> torch.Tensor:
+    """ReLU gradient (the ReLU gate's rule, :func:`course_lib.gates.relu_backward`): ``dout`` where the
+    input was positive, else 0.  dout: shape of x (any shape); returns dx, shape of x."""
+    check_dout(dout, cache.x.shape, "ReLU", like=cache.x)
+    return gates.relu_backward(dout, cache.x)
 
 
 def softmax_loss(scores: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

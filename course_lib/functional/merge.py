@@ -141,7 +141,8 @@ def concat_forward(inputs: Sequence[torch.Tensor], *, dim: int = 1) -> tuple[tor
 
 
 def concat_backward(dout: torch.Tensor, cache: ConcatCache) -> tuple[torch.Tensor, ...]:
-    """Gradient of concatenation: ``dout`` split back into one piece per input (views)."""
+    """Gradient of concatenation: ``dout`` (shape of the output) split back into one piece per input (views),
+    each shaped like its input."""
     dim, sizes = cache
     check_tensor("dout", dout)
     if dout.dim() <= dim or dout.shape[dim] != sum(sizes):
@@ -207,6 +208,7 @@ def merge_forward(inputs: Sequence[torch.Tensor], *, op: str = "sum") -> tuple[t
 
 def merge_backward(dout: torch.Tensor, cache: MergeCache) -> tuple[torch.Tensor, ...]:
     """Gradients of an element-wise merge, one per input (each of the output's shape).
+    dout: shape of the output (that of every input).
 
     sum: ``dout`` to every input; diff: ``dout`` and ``-dout``; prod: ``dout``
     times the product of the *other* inputs (no division, so zeros are safe);
@@ -316,7 +318,7 @@ def upsample_backward(dout: torch.Tensor, cache: UpsampleCache) -> torch.Tensor:
     nearest: each input pixel receives the sum of ``dout`` over its ``s_h x s_w`` block.
     bilinear: each output pixel's gradient is sent back to its (up to) four
     source pixels with the interpolation weights (the transpose of the forward).
-    Returns dx: (N, C, H, W).
+    dout: (N, C, H_out, W_out).  Returns dx: (N, C, H, W).
     """
     mode, x_shape, scale, taps = cache
     check_tensor("dout", dout, 4)

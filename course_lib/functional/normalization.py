@@ -24,7 +24,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_same, check_tensor
+from .._checks import check_dout, check_same, check_tensor
+from ..filters import gaussian_kernel
 
 __all__ = [
     "BatchNormCache",
@@ -36,15 +37,8 @@ __all__ = [
     "LocalResponseNormCache",
     "local_response_norm_forward",
     "local_response_norm_backward",
-    "gaussian_window",
     "local_contrast_norm",
 ]
-
-
-def _check_dout(dout: torch.Tensor, shape, what: str) -> None:
-    check_tensor("dout", dout)
-    if tuple(dout.shape) != tuple(shape):
-        raise ValueError(f"dout has shape {tuple(dout.shape)} but the {what} output had shape {tuple(shape)}")
 
 
 def _check_vector(name: str, v, length: int, like: torch.Tensor, what: str) -> None:
@@ -157,7 +151,7 @@ def batchnorm_backward(dout: torch.Tensor, cache: BatchNormCache
         dx (shape of ``x``), dgamma (C,), dbeta (C,).
     """
     x_hat, gamma, inv_std, training = cache
-    _check_dout(dout, x_hat.shape, "batch norm")
+    check_dout(dout, x_hat.shape, "batch norm")
     dims = _bn_dims(x_hat)
     bshape = inv_std.shape
     dbeta = dout.sum(dim=dims)
@@ -225,10 +219,10 @@ def layernorm_backward(dout: torch.Tensor, cache: LayerNormCache
     """Gradients of layer normalization: the batch norm formula with the roles of
     examples and features exchanged (sums over each example's features).
 
-    Returns dx (shape of ``x``), dgamma and dbeta (shape of ``gamma``).
+    dout: shape of ``x``.  Returns dx (shape of ``x``), dgamma and dbeta (shape of ``gamma``).
     """
     x_hat, gamma, inv_std = cache
-    _check_dout(dout, x_hat.shape, "layer norm")
+    check_dout(dout, x_hat.shape, "layer norm")
     dims = _ln_dims(x_hat, gamma)
     lead = tuple(range(x_hat.dim() - gamma.dim()))
     dbeta = dout.sum(dim=lead)
@@ -310,10 +304,10 @@ def local_response_norm_backward(dout: torch.Tensor, cache: LocalResponseNormCac
                - 2 a beta x_j * sum_{c : j in window(c)} dout_c x_c b_c^(-beta-1)
 
     The second sum runs over the *transposed* window ``j - (size-1)//2 .. j + size//2``.
-    Returns dx: shape of ``x``.
+    dout: shape of ``x``, (N, C, *).  Returns dx: shape of ``x``.
     """
     x, base, a, beta, size = cache
-    _check_dout(dout, x.shape, "local response norm")
+    check_dout(dout, x.shape, "local response norm")
     back = _channel_window_sum(dout * x * base.pow(-beta - 1), (size - 1) // 2, size // 2)
     return dout * base.pow(-beta) - 2 * a * beta * x * back
 
@@ -321,18 +315,6 @@ def local_response_norm_backward(dout: torch.Tensor, cache: LocalResponseNormCac
 # ----------------------------------------------------------------------------
 # Local contrast normalization
 # ----------------------------------------------------------------------------
-
-def gaussian_window(kernel_size: int, sigma: float, *, dtype=None, device=None) -> torch.Tensor:
-    """A (kernel_size, kernel_size) Gaussian with standard deviation ``sigma`` pixels, summing to 1."""
-    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size must be a positive odd int (the window is centred), got {kernel_size!r}")
-    if not sigma > 0:
-        raise ValueError(f"sigma must be positive, got {sigma}")
-    coords = torch.arange(kernel_size, dtype=dtype or torch.get_default_dtype(), device=device) - (kernel_size - 1) / 2
-    g = torch.exp(-coords.square() / (2 * sigma * sigma))
-    w = torch.outer(g, g)
-    return w / w.sum()
-
 
 def local_contrast_norm(x: torch.Tensor, kernel_size: int = 9, sigma: float = 2.0, *,
                         across_channels: bool = True, eps: float = 1e-4) -> torch.Tensor:
@@ -363,7 +345,9 @@ def local_contrast_norm(x: torch.Tensor, kernel_size: int = 9, sigma: float = 2.
     """
     check_tensor("x", x, 4)
     n, c, h, w = x.shape
-    window = gaussian_window(kernel_size, sigma, dtype=x.dtype, device=x.device)[None, None]
+    if isinstance(kernel_size, bool) or not isinstance(kernel_size, int) or kernel_size < 1 or kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size must be a positive odd int (the window is centred), got {kernel_size!r}")
+    window = gaussian_kernel(kernel_size, sigma, dtype=x.dtype, device=x.device)[None, None]
     pad = kernel_size // 2
     mass = F.conv2d(x.new_ones(1, 1, h, w), window, padding=pad)
 

@@ -33,7 +33,8 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .._checks import check_tensor
+from .._checks import check_dout, check_tensor, pair
+from ..shapes import conv_output_size
 from .conv import col2im, im2col
 
 __all__ = [
@@ -67,16 +68,6 @@ IntPair = int | tuple[int, int]
 # Window geometry and the two helpers every pooling layer shares
 # ----------------------------------------------------------------------------
 
-def _pair(name: str, value) -> tuple[int, int]:
-    """``3 -> (3, 3)``; ``(3, 2) -> (3, 2)``; anything else is a TypeError."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value, value
-    if (isinstance(value, (tuple, list)) and len(value) == 2
-            and all(isinstance(v, int) and not isinstance(v, bool) for v in value)):
-        return int(value[0]), int(value[1])
-    raise TypeError(f"{name} must be an int or a pair of ints (h, w), got {value!r}")
-
-
 class PoolGeometry(NamedTuple):
     """Window sizes of a 2-d pooling: every field is an ``(h, w)`` pair."""
 
@@ -96,15 +87,9 @@ def pool_geometry(x: torch.Tensor, *, kernel_size: IntPair, stride: IntPair | No
     padding above half the kernel, or a kernel larger than the padded input.
     """
     check_tensor("x", x, 4)
-    kernel = _pair("kernel_size", kernel_size)
-    stride_ = kernel if stride is None else _pair("stride", stride)
-    pad = _pair("padding", padding)
-    if min(kernel) < 1:
-        raise ValueError(f"kernel_size must be positive, got {kernel}")
-    if min(stride_) < 1:
-        raise ValueError(f"stride must be positive, got {stride_}")
-    if min(pad) < 0:
-        raise ValueError(f"padding must be non-negative, got {pad}")
+    kernel = pair("kernel_size", kernel_size, 1)
+    stride_ = kernel if stride is None else pair("stride", stride, 1)
+    pad = pair("padding", padding, 0)
     if pad[0] > kernel[0] // 2 or pad[1] > kernel[1] // 2:
         raise ValueError(f"padding {pad} must be at most half the kernel {kernel} on each side "
                          f"(at most {(kernel[0] // 2, kernel[1] // 2)}), so that every window touches the input")
@@ -113,7 +98,8 @@ def pool_geometry(x: torch.Tensor, *, kernel_size: IntPair, stride: IntPair | No
     if kernel[0] > hp or kernel[1] > wp:
         raise ValueError(f"kernel {kernel} is larger than the padded input ({hp}, {wp}) "
                          f"(input {(h, w)} with padding {pad})")
-    out = ((hp - kernel[0]) // stride_[0] + 1, (wp - kernel[1]) // stride_[1] + 1)
+    out = tuple(conv_output_size(n, k, p, st, dim_name=name)
+                for n, k, p, st, name in zip((h, w), kernel, pad, stride_, ("height", "width")))
     return PoolGeometry(kernel, stride_, pad, (h, w), out)
 
 
@@ -148,12 +134,6 @@ def _spread(t: torch.Tensor, g: PoolGeometry) -> torch.Tensor:
     """(N, C, H_out, W_out) -> (N, C, kh * kw, H_out, W_out): each value repeated over its window."""
     n, c, ho, wo = t.shape
     return t.unsqueeze(2).expand(n, c, g.kernel[0] * g.kernel[1], ho, wo)
-
-
-def _check_dout(dout: torch.Tensor, shape: tuple[int, ...], what: str) -> None:
-    check_tensor("dout", dout)
-    if tuple(dout.shape) != tuple(shape):
-        raise ValueError(f"dout has shape {tuple(dout.shape)} but the {what} output had shape {tuple(shape)}")
 
 
 # ----------------------------------------------------------------------------
@@ -221,7 +201,7 @@ def max_pool2d_backward(dout: torch.Tensor, cache: MaxPoolCache) -> torch.Tensor
         windows receives the sum of their gradients, all others get 0.
     """
     indices, x_shape = cache
-    _check_dout(dout, indices.shape, "max pooling")
+    check_dout(dout, indices.shape, "max pooling")
     n, c = x_shape[:2]
     dx = dout.new_zeros(n, c, x_shape[2] * x_shape[3])
     dx.scatter_add_(2, indices.reshape(n, c, -1), dout.reshape(n, c, -1))
@@ -232,7 +212,8 @@ def max_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
                              padding: IntPair = 0) -> tuple[torch.Tensor, MaxPoolCache]:
     """Max pooling with an explicit loop over output positions (for reading).
 
-    Same arguments, result and tie rule as :func:`max_pool2d_forward`; each step
+    Same arguments, result and tie rule as :func:`max_pool2d_forward` (x: (N, C, H, W) ->
+    (N, C, H_out, W_out)); each step
     handles all ``N * C`` planes at once.
     """
     g = pool_geometry(x, kernel_size=kernel_size, stride=stride, padding=padding)
@@ -254,9 +235,10 @@ def max_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
 
 
 def max_pool2d_backward_naive(dout: torch.Tensor, cache: MaxPoolCache) -> torch.Tensor:
-    """Max pooling gradient with a loop over output positions: ``dx[argmax] += dout``."""
+    """Max pooling gradient with a loop over output positions: ``dx[argmax] += dout``.
+    dout: (N, C, H_out, W_out); returns dx (N, C, H, W)."""
     indices, x_shape = cache
-    _check_dout(dout, indices.shape, "max pooling")
+    check_dout(dout, indices.shape, "max pooling")
     n, c, h, w = x_shape
     dx = dout.new_zeros(n, c, h * w)
     for i in range(indices.shape[2]):
@@ -318,7 +300,7 @@ def avg_pool2d_backward(dout: torch.Tensor, cache: AvgPoolCache) -> torch.Tensor
         dx: (N, C, H, W).
     """
     g, divisor, x_shape = cache
-    _check_dout(dout, (*x_shape[:2], *g.out_size), "average pooling")
+    check_dout(dout, (*x_shape[:2], *g.out_size), "average pooling")
     return _fold_columns(_spread(dout / divisor, g), g, x_shape)
 
 
@@ -327,7 +309,7 @@ def avg_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
                              ) -> tuple[torch.Tensor, AvgPoolCache]:
     """Average pooling with an explicit loop over output positions (for reading).
 
-    Same arguments and result as :func:`avg_pool2d_forward`.
+    Same arguments and result as :func:`avg_pool2d_forward`: x (N, C, H, W) -> (N, C, H_out, W_out).
     """
     g = pool_geometry(x, kernel_size=kernel_size, stride=stride, padding=padding)
     (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
@@ -348,9 +330,10 @@ def avg_pool2d_forward_naive(x: torch.Tensor, *, kernel_size: IntPair, stride: I
 
 
 def avg_pool2d_backward_naive(dout: torch.Tensor, cache: AvgPoolCache) -> torch.Tensor:
-    """Average pooling gradient with a loop over output positions: every pixel of a window gets ``dout / divisor``."""
+    """Average pooling gradient with a loop over output positions: every pixel of a window gets ``dout / divisor``.
+    dout: (N, C, H_out, W_out); returns dx (N, C, H, W)."""
     g, divisor, x_shape = cache
-    _check_dout(dout, (*x_shape[:2], *g.out_size), "average pooling")
+    check_dout(dout, (*x_shape[:2], *g.out_size), "average pooling")
     (kh, kw), (sh, sw), (ph, pw) = g.kernel, g.stride, g.padding
     (h, w), (ho, wo) = g.in_size, g.out_size
     share = dout / divisor
@@ -405,10 +388,10 @@ def lp_pool2d_backward(dout: torch.Tensor, cache: LpPoolCache) -> torch.Tensor:
     For ``p = 2`` that is ``x_i / out``: each pixel gets a share proportional
     to its value.  A window whose output is 0 passes gradient 0 (the
     subgradient; the formula itself is 0/0 there).
-    Returns dx: (N, C, H, W).
+    dout: (N, C, H_out, W_out).  Returns dx: (N, C, H, W).
     """
     x, out, g, p = cache
-    _check_dout(dout, out.shape, "Lp pooling")
+    check_dout(dout, out.shape, "Lp pooling")
     scale = torch.where(out != 0, dout * out.pow(1.0 - p), torch.zeros_like(dout))
     cols = _window_columns(x, g, 0.0).pow(p - 1.0) * _spread(scale, g)
     return _fold_columns(cols, g, tuple(x.shape))
@@ -458,9 +441,10 @@ def l2_pool_channels_forward(x: torch.Tensor, *, group_size: int) -> tuple[torch
 
 
 def l2_pool_channels_backward(dout: torch.Tensor, cache: L2PoolChannelsCache) -> torch.Tensor:
-    """Gradient of channel L2 pooling: ``dx_j = dout_g * x_j / out_g`` (0 where ``out_g = 0``). Returns (N, C, *)."""
+    """Gradient of channel L2 pooling: ``dx_j = dout_g * x_j / out_g`` (0 where ``out_g = 0``).
+    dout: (N, C // group_size, *).  Returns dx: (N, C, *)."""
     x, out, k = cache
-    _check_dout(dout, out.shape, "channel L2 pooling")
+    check_dout(dout, out.shape, "channel L2 pooling")
     scale = torch.where(out != 0, dout / torch.where(out != 0, out, torch.ones_like(out)), torch.zeros_like(dout))
     return (_channel_groups(x, k) * scale.unsqueeze(2)).reshape(x.shape)
 
@@ -491,7 +475,7 @@ def maxout_forward(x: torch.Tensor, *, group_size: int) -> tuple[torch.Tensor, M
 def maxout_backward(dout: torch.Tensor, cache: MaxoutCache) -> torch.Tensor:
     """Gradient of maxout: ``dout`` goes to the winning channel of each group. Returns (N, C, *)."""
     arg, x_shape, k = cache
-    _check_dout(dout, arg.shape, "maxout")
+    check_dout(dout, arg.shape, "maxout")
     n, groups = arg.shape[:2]
     dx = dout.new_zeros(n, groups, k, *arg.shape[2:])
     dx.scatter_(2, arg.unsqueeze(2), dout.unsqueeze(2))

@@ -1,0 +1,448 @@
+"""Every assignment of ``solutions/`` through the real nbgrader commands.
+
+The assignments are found on disk (``solutions/<a>/<a>.ipynb``), so a new one
+adds no code here.  For each, a temporary course directory gets the
+repository's ``nbgrader_config.py`` and ``solutions/<a>``; there the test runs
+``generate_assignment``, puts every submission into ``submitted/``, grades them
+all in one ``autograde`` call, then runs ``generate_feedback`` and ``export``.
+The repository's own gradebook and folders are never touched.
+
+The submissions of every assignment:
+
+* ``reference``: the release with the solution code filled in: full marks;
+* ``blank``: the untouched release: 0, and autograde does not crash;
+* ``raises``: the first function of the first answer cell raises
+  ``RuntimeError``: 0 in exactly the test cells that call it, directly or
+  through another of the student's functions, full marks elsewhere;
+* ``noisy``: correct, but every function warns and writes to stderr (and is
+  wrapped in a decorator): full marks;
+* one per case of ``tests/grading_cases/<a>.py``: the reference solution with
+  some answer cells replaced, ``CASES = {name: {"replace": {grade_id: source},
+  "zero": [test cell grade_ids], "message": text}}``: the listed test cells
+  score 0 and their failure says ``message``, every other test cell full marks.
+"""
+from __future__ import annotations
+
+import ast
+import copy
+import csv
+import functools
+import html
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NamedTuple
+
+import nbformat
+import pytest
+
+pytestmark = pytest.mark.grading
+
+REPO = Path(__file__).resolve().parents[1]
+CASES_DIR = Path(__file__).resolve().parent / "grading_cases"
+BIN = Path(sys.executable).parent  # the environment that runs the tests also runs nbgrader and its kernels
+ASSIGNMENTS = sorted(p.name for p in (REPO / "solutions").iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+SOLUTION_MARKERS = ("### BEGIN SOLUTION", "### END SOLUTION")
+RAISED = "broken on purpose"
+GENERIC = ("reference", "blank", "raises", "noisy")
+
+NOISY = '''
+
+import functools as _functools
+import sys as _sys
+import warnings as _warnings
+
+print("a solution cell that writes to stderr", file=_sys.stderr)
+
+
+def _noisy(func):
+    @_functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        _warnings.warn(f"{func.__name__}: a warning from the student's code")
+        _warnings.warn(f"{func.__name__} is deprecated", DeprecationWarning)
+        print(f"{func.__name__}: debugging output", file=_sys.stderr)
+        torch.tensor(torch.zeros(1))  # torch's own UserWarning about copy-constructing a tensor
+        return func(*args, **kwargs)
+    return wrapper
+'''
+
+
+# ---------------------------------------------------------------- the assignments and their cases
+
+def _chapter(assignment: str) -> list:
+    """The chapter marker of an assignment named ``chN_...``."""
+    match = re.match(r"ch(\d+)_", assignment)
+    return [getattr(pytest.mark, f"ch{match.group(1)}")] if match else []
+
+
+def cases(assignment: str) -> dict[str, dict]:
+    """The ``CASES`` of ``tests/grading_cases/<assignment>.py`` ({} when there is no such file)."""
+    path = CASES_DIR / f"{assignment}.py"
+    if not path.is_file():
+        return {}
+    spec = importlib.util.spec_from_file_location(f"grading_cases.{assignment}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.CASES
+
+
+def students(assignment: str) -> list[str]:
+    return list(GENERIC) + list(cases(assignment))
+
+
+def pytest_generate_tests(metafunc):
+    """Each test runs once per assignment (and once per submission where it takes ``student``)."""
+    if "student" in metafunc.fixturenames:
+        metafunc.parametrize(("assignment", "student"), [
+            pytest.param(a, s, marks=_chapter(a), id=f"{a}-{s}") for a in ASSIGNMENTS for s in students(a)])
+    elif "assignment" in metafunc.fixturenames:
+        metafunc.parametrize("assignment", [pytest.param(a, marks=_chapter(a), id=a) for a in ASSIGNMENTS])
+
+
+# ---------------------------------------------------------------- reading notebooks
+
+def _nbgrader(cell) -> dict:
+    return cell.metadata.get("nbgrader", {}) if cell.cell_type == "code" else {}
+
+
+@functools.lru_cache(maxsize=None)
+def source_notebook(assignment: str, root: Path = REPO) -> nbformat.NotebookNode:
+    return nbformat.read(root / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+@functools.lru_cache(maxsize=None)
+def release_notebook(assignment: str, root: Path = REPO) -> nbformat.NotebookNode:
+    return nbformat.read(root / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def solution_code(source: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> code of each answer cell of the source notebook, without the solution markers."""
+    return {_nbgrader(cell)["grade_id"]: "\n".join(line for line in cell.source.splitlines()
+                                                    if line.strip() not in SOLUTION_MARKERS)
+            for cell in source.cells if _nbgrader(cell).get("solution")}
+
+
+def graded_cells(source: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
+    """grade_id -> (points, source) of every autograder test cell."""
+    return {_nbgrader(cell)["grade_id"]: (float(_nbgrader(cell)["points"]), cell.source)
+            for cell in source.cells if _nbgrader(cell).get("grade")}
+
+
+def _names(code: str | ast.AST) -> set[str]:
+    """Every name a piece of code reads (calls included; strings and comments are not names)."""
+    tree = ast.parse(code) if isinstance(code, str) else code
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name)}
+
+
+def _functions(code: str) -> list[ast.FunctionDef]:
+    return [node for node in ast.parse(code).body if isinstance(node, ast.FunctionDef)]
+
+
+# ---------------------------------------------------------------- the submissions
+
+def raising_cell(codes: dict[str, str]) -> tuple[str, str, str]:
+    """(grade_id, function, new code): the first answer cell with its first function's body a ``raise``."""
+    grade_id, code = next(iter(codes.items()))
+    func = _functions(code)[0]
+    lines = code.splitlines()
+    start = min([func.lineno] + [d.lineno for d in func.decorator_list]) - 1
+    stub = [f"def {func.name}({ast.unparse(func.args)}):", f"    raise RuntimeError({RAISED!r})"]
+    return grade_id, func.name, "\n".join(lines[:start] + stub + lines[func.end_lineno:])
+
+
+def cells_that_use(name: str, codes: dict[str, str], tests: dict[str, tuple[float, str]]) -> set[str]:
+    """The test cells that call ``name``, or a function of the student's that (through others) calls it."""
+    uses = {func.name: _names(func) for code in codes.values() for func in _functions(code)}
+    broken = {name}
+    while more := {func for func, used in uses.items() if used & broken} - broken:
+        broken |= more
+    return {grade_id for grade_id, (_, text) in tests.items() if _names(text) & broken}
+
+
+def _noisy(code: str) -> str:
+    wraps = "".join(f"{func.name} = _noisy({func.name})\n" for func in _functions(code))
+    return code + NOISY + "\n\n" + wraps
+
+
+class Expected(NamedTuple):
+    codes: dict[str, str] | None  # answer cell -> code; None: the untouched release
+    zero: set[str]                # test cells that score 0
+    message: str                  # what each of their failures says
+
+
+def expectations(source: nbformat.NotebookNode, assignment: str) -> dict[str, Expected]:
+    """student -> what it submits and how it must score."""
+    codes, tests = solution_code(source), graded_cells(source)
+    grade_id, name, broken = raising_cell(codes)
+    expected = {
+        "reference": Expected(codes, set(), ""),
+        "blank": Expected(None, set(tests), "is not implemented yet"),
+        "raises": Expected({**codes, grade_id: broken}, cells_that_use(name, codes, tests),
+                           f"raised RuntimeError: {RAISED}"),
+        "noisy": Expected({gid: _noisy(code) for gid, code in codes.items()}, set(), ""),
+    }
+    for student, case in cases(assignment).items():
+        expected[student] = Expected({**codes, **case["replace"]}, set(case["zero"]), case["message"])
+    return expected
+
+
+def fill(release: nbformat.NotebookNode, codes: dict[str, str] | None) -> nbformat.NotebookNode:
+    """The release with its answer cells replaced by ``codes`` (None: left as released)."""
+    nb = copy.deepcopy(release)
+    for cell in nb.cells:
+        if codes is not None and _nbgrader(cell).get("solution"):
+            cell.source = codes[_nbgrader(cell)["grade_id"]]
+    return nb
+
+
+# ---------------------------------------------------------------- running nbgrader
+
+def run_nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``nbgrader *args`` in ``course`` with this environment's bin first on PATH."""
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    # The kernel imports the course_lib of this checkout, and no user configuration leaks in.
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env["JUPYTER_CONFIG_DIR"] = str(course / ".jupyter-config")
+    env["IPYTHONDIR"] = str(course / ".ipython")
+    env.setdefault("OMP_NUM_THREADS", "1")  # the hidden tests' inputs are small: threads would only contend
+    executable = BIN / "nbgrader"
+    command = [str(executable)] if executable.exists() else [sys.executable, "-m", "nbgrader"]
+    proc = subprocess.run(command + list(args), cwd=course, env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    if proc.returncode != 0:
+        pytest.fail(f"`nbgrader {' '.join(args)}` failed with exit status {proc.returncode}\n"
+                    f"--- stdout\n{proc.stdout[-4000:]}\n--- stderr\n{proc.stderr[-8000:]}")
+    return proc
+
+
+def _visible_text(html_text: str) -> str:
+    """The text a reader of the HTML sees (tags dropped, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]+>", "", html_text))
+
+
+class Graded(NamedTuple):
+    course: Path
+    expected: dict[str, Expected]
+    scores: dict[str, dict[str, tuple[float, float]]]  # student -> test cell -> (score, max score)
+    errors: dict[str, dict[str, list[str]]]             # student -> test cell -> "Name: message" of its errors
+    feedback: dict[str, str]                            # student -> visible text of the feedback page
+    export: list[dict[str, str]]                        # the rows of grades.csv
+    seconds: float                                      # the autograde call
+
+
+def grade(assignment: str, course: Path) -> Graded:
+    """Generate the release, submit every student, autograde them in one call, write feedback, export."""
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(REPO / "solutions" / assignment, course / "solutions" / assignment)
+    run_nbgrader(course, "generate_assignment", assignment, "--force")
+    source, release = source_notebook(assignment, course), release_notebook(assignment, course)
+    expected = expectations(source, assignment)
+    for student, plan in expected.items():
+        folder = course / "submitted" / student / assignment
+        folder.mkdir(parents=True)
+        nbformat.write(fill(release, plan.codes), folder / f"{assignment}.ipynb")
+
+    start = time.perf_counter()
+    run_nbgrader(course, "autograde", assignment)
+    seconds = time.perf_counter() - start
+    run_nbgrader(course, "generate_feedback", assignment)
+    run_nbgrader(course, "export")
+
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        scores = {student: {grade.name: (grade.score, grade.max_score)
+                            for grade in gb.find_submission_notebook(assignment, assignment, student).grades}
+                  for student in expected}
+    errors, feedback = {}, {}
+    for student in expected:
+        graded = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+        errors[student] = {_nbgrader(cell)["grade_id"]: [f"{out.ename}: {out.evalue}" for out in cell.outputs
+                                                         if out.output_type == "error"]
+                           for cell in graded.cells if _nbgrader(cell).get("grade")}
+        page = course / "feedback" / student / assignment / f"{assignment}.html"
+        feedback[student] = _visible_text(page.read_text()) if page.is_file() else ""
+    with open(course / "grades.csv", newline="") as f:
+        export = list(csv.DictReader(f))
+    print(f"\n{assignment}: autograde {seconds:.1f} s for {len(expected)} submissions")
+    return Graded(course, expected, scores, errors, feedback, export, seconds)
+
+
+@pytest.fixture(scope="session")
+def _graded_courses() -> dict[str, Graded]:
+    return {}
+
+
+@pytest.fixture
+def graded(assignment: str, _graded_courses: dict[str, Graded], tmp_path_factory) -> Graded:
+    """The graded course of ``assignment``, built once per session whatever order the tests run in."""
+    if assignment not in _graded_courses:
+        _graded_courses[assignment] = grade(assignment, tmp_path_factory.mktemp(f"course_{assignment}"))
+    return _graded_courses[assignment]
+
+
+# ---------------------------------------------------------------- the source, the release and the cases
+
+def test_source_and_release_have_no_outputs(assignment: str):
+    for nb, where in ((source_notebook(assignment), "solutions"), (release_notebook(assignment), "assignments")):
+        for cell in nb.cells:
+            if cell.cell_type == "code":
+                assert not cell.outputs and cell.execution_count is None, (
+                    f"{where}/{assignment}: cell {cell.get('id')} has outputs; strip them before committing")
+
+
+def test_release_hides_solutions_and_hidden_tests(assignment: str):
+    text = (REPO / "assignments" / assignment / f"{assignment}.ipynb").read_text()
+    for marker in ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"):
+        assert marker not in text, f"assignments/{assignment} still contains {marker!r}"
+
+
+def test_points_add_up_to_100_and_imports_come_first(assignment: str):
+    source = source_notebook(assignment)
+    assert sum(points for points, _ in graded_cells(source).values()) == 100
+    first = next(cell for cell in source.cells if cell.cell_type == "code")
+    assert _nbgrader(first).get("grade_id") == "imports" and _nbgrader(first).get("locked"), (
+        f"{assignment}: the first code cell should be the locked 'imports' cell")
+
+
+STUDENT_CALLS = ("call_student(", "call_student_and_arguments(", "expect_raises(", "compare_with_reference(")
+
+
+def test_answer_cells_define_their_functions_and_calls_are_timed_alike(assignment: str):
+    """An answer cell defines the function its grade_id names (or ``<grade_id>_forward`` / ``_backward``);
+    where one test cell gives the student's calls a time limit (``seconds=``), every call in every test cell has one."""
+    source = source_notebook(assignment)
+    for grade_id, code in solution_code(source).items():
+        defined = [func.name for func in _functions(code)]
+        assert defined and all(name == grade_id or name.startswith(f"{grade_id}_") for name in defined), (
+            f"{assignment}: answer cell {grade_id} defines {defined}")
+    counts = {grade_id: (sum(text.count(call) for call in STUDENT_CALLS), text.count("seconds="))
+              for grade_id, (_, text) in graded_cells(source).items()}
+    if any(timed for _, timed in counts.values()):
+        untimed = {grade_id: f"{timed} of {calls} calls timed" for grade_id, (calls, timed) in counts.items()
+                   if calls != timed}
+        assert not untimed, f"{assignment}: {untimed}"
+
+
+def test_cases_name_real_cells(assignment: str):
+    source = source_notebook(assignment)
+    answers, tests = set(solution_code(source)), set(graded_cells(source))
+    for name, case in cases(assignment).items():
+        where = f"tests/grading_cases/{assignment}.py: {name}"
+        assert name not in GENERIC, f"{where}: the name is taken by a submission every assignment gets"
+        assert set(case) == {"replace", "zero", "message"}, f"{where}: keys {sorted(case)}"
+        assert case["replace"] and set(case["replace"]) <= answers, (
+            f"{where}: {sorted(set(case['replace']) - answers)} are not answer cells (those are {sorted(answers)})")
+        assert case["zero"] and set(case["zero"]) <= tests, (
+            f"{where}: {sorted(set(case['zero']) - tests)} are not test cells")
+        assert case["message"].strip(), f"{where}: no message"
+
+
+def test_the_raising_function_loses_some_cells_not_all(assignment: str):
+    source = source_notebook(assignment)
+    codes, tests = solution_code(source), graded_cells(source)
+    _, name, _ = raising_cell(codes)
+    zero = cells_that_use(name, codes, tests)
+    assert zero and zero != set(tests), f"{assignment}: {name} is used by {sorted(zero)}"
+
+
+def _comparable(nb: nbformat.NotebookNode) -> list[tuple]:
+    return [(cell.get("id"), cell.cell_type, cell.source, cell.metadata) for cell in nb.cells]
+
+
+def test_release_matches_a_fresh_generate_assignment(assignment: str, graded: Graded):
+    fresh_dir = graded.course / "assignments" / assignment
+    committed_dir = REPO / "assignments" / assignment
+    hint = ("assignments/ is out of date with solutions/: run `make assignments` "
+            f"(nbgrader generate_assignment {assignment} --force) and commit the result")
+    fresh_files = sorted(p.relative_to(fresh_dir).as_posix() for p in fresh_dir.rglob("*") if p.is_file())
+    committed_files = sorted(p.relative_to(committed_dir).as_posix() for p in committed_dir.rglob("*") if p.is_file())
+    assert committed_files == fresh_files, f"{hint}: files differ"
+    for name in fresh_files:
+        if not name.endswith(".ipynb"):
+            assert (fresh_dir / name).read_bytes() == (committed_dir / name).read_bytes(), f"{hint}: {name} differs"
+            continue
+        fresh = nbformat.read(fresh_dir / name, as_version=4)
+        committed = nbformat.read(committed_dir / name, as_version=4)
+        assert committed.metadata == fresh.metadata, f"{hint}: notebook metadata of {name} differs"
+        fresh_cells, committed_cells = _comparable(fresh), _comparable(committed)
+        assert len(committed_cells) == len(fresh_cells), f"{hint}: {name} has a different number of cells"
+        for i, (want, got) in enumerate(zip(fresh_cells, committed_cells)):
+            assert got == want, f"{hint}: cell {i} ({want[0]}) of {name} differs"
+
+
+# ---------------------------------------------------------------- grading
+
+def test_scores_per_cell(assignment: str, student: str, graded: Graded):
+    points = {grade_id: p for grade_id, (p, _) in graded_cells(source_notebook(assignment)).items()}
+    zero = graded.expected[student].zero
+    got = graded.scores[student]
+    assert set(got) == set(points)
+    wrong = {cell: f"{got[cell][0]:g} of {p:g}" for cell, p in points.items()
+             if got[cell] != ((0.0 if cell in zero else p), p)}
+    assert not wrong, f"{student}: expected 0 in {sorted(zero)} and full marks elsewhere; got {wrong}"
+
+
+def test_failures_say_what_is_wrong(student: str, graded: Graded):
+    """Every failure is a GradingError, and the feedback says the submission's message.
+
+    The submissions every assignment gets say it in each zeroed cell; a case that breaks
+    several functions at once may fail some of their cells another way (F.batch_norm itself
+    rejects the visible test's eps = 0), so its message must be in one of them.
+    """
+    plan, errors = graded.expected[student], graded.errors[student]
+    others = [e for cell_errors in errors.values() for e in cell_errors if not e.startswith("GradingError: ")]
+    assert not others, f"{student}: a test failed with something other than a GradingError: {others}"
+    assert all(errors[cell] for cell in plan.zero), f"{student}: a zeroed cell shows no failure"
+    saying = [cell for cell in sorted(plan.zero) if any(plan.message in e for e in errors[cell])]
+    assert saying == sorted(plan.zero) if student in GENERIC else saying, (
+        f"{student}: the failures do not say {plan.message!r}: {errors}")
+    if plan.zero:
+        assert plan.message in graded.feedback[student], f"{student}: the feedback does not say {plan.message!r}"
+
+
+def test_export_has_one_row_per_student_with_the_total(assignment: str, graded: Graded):
+    points = {grade_id: p for grade_id, (p, _) in graded_cells(source_notebook(assignment)).items()}
+    rows = {row["student_id"]: row for row in graded.export}
+    assert len(graded.export) == len(rows) and set(rows) == set(graded.expected)
+    for student, plan in graded.expected.items():
+        assert float(rows[student]["max_score"]) == 100.0
+        want = sum(p for cell, p in points.items() if cell not in plan.zero)
+        assert float(rows[student]["score"]) == want, f"{student}: exported {rows[student]['score']}, expected {want}"
+    totals = ", ".join(f"{row['student_id']} {float(row['score']):g}" for row in graded.export)
+    print(f"\n{assignment}: {totals}; autograde {graded.seconds:.1f} s")
+
+
+# ---------------------------------------------------------------- feedback
+
+def _test_lines(source: nbformat.NotebookNode, hidden: bool) -> list[str]:
+    """Distinctive lines of the test cells, from inside (``hidden``) or outside the hidden-test regions."""
+    lines, inside = [], False
+    for _, text in graded_cells(source).values():
+        for line in text.splitlines():
+            if "BEGIN HIDDEN TESTS" in line or "END HIDDEN TESTS" in line:
+                inside = "BEGIN" in line
+            elif inside == hidden and len(line.strip()) >= 25:
+                lines.append(line.strip())
+    return lines
+
+
+def test_feedback_shows_no_hidden_tests(assignment: str, student: str, graded: Graded):
+    text = graded.feedback[student]
+    assert text, f"no feedback for {student}"
+    source = source_notebook(assignment)
+    released = "\n".join(cell.source for cell in release_notebook(assignment).cells)
+    # The search finds code when it is there: the visible tests are on every feedback page.
+    visible = _test_lines(source, hidden=False)
+    assert visible and visible[0] in text
+    hidden = [line for line in _test_lines(source, hidden=True) if line not in released]
+    assert hidden, f"{assignment} has no hidden tests"
+    leaked = [line for line in hidden if line in text]
+    assert not leaked, f"the feedback of {student} shows hidden tests, e.g. {leaked[:3]}"
