@@ -36,10 +36,15 @@ def one_torch_thread():
 
 
 def torch_conv2d_reference(x, w, b, dout, **torch_settings):
-    """Forward output and (dx, dw, db) of torch's conv2d + autograd."""
-    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, w, b)]
+    """Forward output and (dx, dw, db) of torch's conv2d + autograd.
+
+    torch gets contiguous copies: the layouts under test are ours to handle, and torch's own
+    CPU kernel refuses some of them ("slow_conv2d: grad_weight must be contiguous").
+    """
+    leaves = [t.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True) if t is not None else None
+              for t in (x, w, b)]
     out = F.conv2d(*leaves, **torch_settings)
-    out.backward(dout)
+    out.backward(dout.contiguous())
     return out.detach(), [t.grad if t is not None else None for t in leaves]
 
 
