@@ -19,7 +19,7 @@ from . import register_model
 from ._common import ClassicNet, spatial_after
 from .alexnet import LRN_PAPER, paper_lrn
 
-__all__ = ["VGG_WIDTHS", "VGG_CONFIGS", "VGG_NAMES", "vgg_features", "vgg"]
+__all__ = ["VGG_WIDTHS", "VGG_CONFIGS", "VGG_NAMES", "config_layers", "vgg_features", "vgg_from_layers", "vgg"]
 
 VGG_WIDTHS = (64, 128, 256, 512, 512)
 
@@ -37,25 +37,51 @@ VGG_CONFIGS: dict[str, tuple[tuple, ...]] = {
 VGG_NAMES = {"A": "vgg11", "A-LRN": "vgg11_lrn", "B": "vgg13", "C": "vgg16_1x1", "D": "vgg16", "E": "vgg19"}
 
 
-def vgg_features(config, in_channels: int = 3, *, batch_norm: bool = False, widths=VGG_WIDTHS) -> nn.Sequential:
-    """The convolutional part of a configuration (a key of :data:`VGG_CONFIGS` or a list of stages)."""
-    stages = VGG_CONFIGS[config] if isinstance(config, str) else config
-    if len(stages) != len(widths):
-        raise ValueError(f"{len(stages)} stages but {len(widths)} widths")
-    layers: list[nn.Module] = []
+def config_layers(config) -> list:
+    """A configuration (a key of :data:`VGG_CONFIGS`) as a flat layer list: ``w`` (3x3
+    convolution to ``w`` maps), ``(k, w)`` (``k x k`` convolution), ``"LRN"``, ``"M"`` (2x2 max pooling)."""
+    layers: list = []
+    for stage, width in zip(VGG_CONFIGS[config], VGG_WIDTHS):
+        layers += ["LRN" if k == "LRN" else (width if k == 3 else (k, width)) for k in stage] + ["M"]
+    return layers
+
+
+def vgg_features(layers, in_channels: int = 3, *, batch_norm: bool = False) -> nn.Sequential:
+    """The convolutional part from a flat layer list (see :func:`config_layers`): every
+    convolution (stride 1, padding ``k // 2``) is followed by ``BatchNorm2d`` if ``batch_norm``,
+    then ReLU."""
+    modules: list[nn.Module] = []
     c = in_channels
-    for stage, width in zip(stages, widths):
-        for item in stage:
-            if item == "LRN":
-                layers.append(paper_lrn(**LRN_PAPER))
-                continue
-            layers.append(nn.Conv2d(c, width, item, padding=item // 2))
+    for i, item in enumerate(layers):
+        if item == "M":
+            modules.append(nn.MaxPool2d(2, 2))
+        elif item == "LRN":
+            modules.append(paper_lrn(**LRN_PAPER))
+        else:
+            k, width = (3, item) if isinstance(item, int) else item
+            if isinstance(k, bool) or not isinstance(k, int) or not isinstance(width, int) or k < 1 or width < 1:
+                raise ValueError(f"layer {i}: expected a width, (kernel, width), 'M' or 'LRN', got {item!r}")
+            modules.append(nn.Conv2d(c, width, k, padding=k // 2))
             if batch_norm:
-                layers.append(nn.BatchNorm2d(width))
-            layers.append(nn.ReLU(inplace=True))
+                modules.append(nn.BatchNorm2d(width))
+            modules.append(nn.ReLU(inplace=True))
             c = width
-        layers.append(nn.MaxPool2d(2, 2))
-    return nn.Sequential(*layers)
+    return nn.Sequential(*modules)
+
+
+def vgg_from_layers(layers, num_classes: int = 1000, *, in_channels: int = 3, input_size: int = 224,
+                    batch_norm: bool = False, hidden: int = 4096, dropout: float = 0.5) -> ClassicNet:
+    """A VGG-style network from a flat layer list: ``features`` (see :func:`vgg_features`), then
+    ``classifier`` = Linear(C*h*w, hidden), ReLU, Dropout, Linear(hidden, hidden), ReLU, Dropout,
+    Linear(hidden, num_classes), its first layer sized from ``input_size``."""
+    features = vgg_features(layers, in_channels, batch_norm=batch_norm)
+    convs = [m for m in features if isinstance(m, nn.Conv2d)]
+    channels = convs[-1].out_channels if convs else in_channels
+    h, w = spatial_after(features, (input_size, input_size))
+    classifier = nn.Sequential(nn.Linear(channels * h * w, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                               nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(dropout),
+                               nn.Linear(hidden, num_classes))
+    return ClassicNet(features, classifier, (in_channels, input_size, input_size))
 
 
 def vgg(config: str = "D", num_classes: int = 1000, *, batch_norm: bool = False, input_size: int = 224,
@@ -63,12 +89,8 @@ def vgg(config: str = "D", num_classes: int = 1000, *, batch_norm: bool = False,
     """VGG configuration ``config`` ("A", "A-LRN", "B", "C", "D", "E") for ``input_size`` inputs."""
     if config not in VGG_CONFIGS:
         raise ValueError(f"unknown VGG configuration {config!r}; choose one of {', '.join(VGG_CONFIGS)}")
-    features = vgg_features(config, batch_norm=batch_norm)
-    h, w = spatial_after(features, (input_size, input_size))
-    classifier = nn.Sequential(nn.Linear(VGG_WIDTHS[-1] * h * w, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                               nn.Linear(4096, 4096), nn.ReLU(inplace=True), nn.Dropout(dropout),
-                               nn.Linear(4096, num_classes))
-    return ClassicNet(features, classifier, (3, input_size, input_size))
+    return vgg_from_layers(config_layers(config), num_classes, input_size=input_size, batch_norm=batch_norm,
+                           dropout=dropout)
 
 
 def _register(config: str, batch_norm: bool) -> None:
