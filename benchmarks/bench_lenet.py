@@ -1,12 +1,16 @@
 """LeNet-5 on scikit-learn's digits: held-out accuracy and training time on the CPU.
 
 Run ``python benchmarks/bench_lenet.py`` (``--threads 2`` pins the thread count, ``--model
-lenet5_modern`` trains the modern variant).  It trains with :func:`course_lib.train.fit` on the
-training split of :func:`course_lib.data.images.load_digits` (32x32, seed 0), picks nothing on
-the test split, and prints the test accuracy and the wall-clock seconds of training.
+lenet5_modern`` trains the modern variant, ``--splits 0 1 2`` chooses the split seeds).  For each
+split seed it trains with :func:`course_lib.train.fit` on the training split of
+:func:`course_lib.data.images.load_digits` (32x32), picks nothing on the test split, and prints
+the test accuracy and the wall-clock seconds of training.
 
-Target: at least 97% test accuracy in at most 30 s on 2 CPU cores (the exit status is 1 when a
-target is missed).  These are the settings the book's LeNet section uses.
+A test split holds only 269 digits, so one split's accuracy moves by about a point from split
+to split (one digit is 0.37 points); the target is therefore on the mean over the split seeds:
+at least 97% mean test accuracy, each run training in at most 30 s on 2 CPU cores (the exit
+status is 1 when a target is missed).  These are the settings the book's LeNet section uses
+(with split seed 0).
 """
 from __future__ import annotations
 
@@ -32,20 +36,25 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="lenet5", help="registered model name (default lenet5)")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the initialisation and the shuffling")
+    parser.add_argument("--splits", type=int, nargs="+", default=[0, 1, 2], help="seeds of the data splits")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    splits = load_digits(32, seed=0)
-    torch.manual_seed(args.seed)
-    model = get_model(args.model, num_classes=10)
-    start = time.perf_counter()
-    history = fit(model, splits.train, splits.val, device="cpu", seed=args.seed, progress=False, **SETTINGS)
-    seconds = time.perf_counter() - start
-    accuracy = evaluate(model, splits.test, device="cpu")
-    print(f"{args.model}: test accuracy {accuracy:.4f} ({len(splits.test)} held-out digits), "
-          f"validation {history.val_acc[-1]:.4f}, training {seconds:.1f} s on {args.threads} threads")
-    ok = accuracy >= TARGET_ACCURACY and seconds <= TARGET_SECONDS
-    print(f"target >= {TARGET_ACCURACY:.0%} in <= {TARGET_SECONDS:.0f} s: {'met' if ok else 'MISSED'}")
+    accuracies, times = [], []
+    for split in args.splits:
+        splits = load_digits(32, seed=split)
+        torch.manual_seed(args.seed)
+        model = get_model(args.model, num_classes=10)
+        start = time.perf_counter()
+        history = fit(model, splits.train, splits.val, device="cpu", seed=args.seed, progress=False, **SETTINGS)
+        times.append(time.perf_counter() - start)
+        accuracies.append(evaluate(model, splits.test, device="cpu"))
+        print(f"{args.model}, split seed {split}: test accuracy {accuracies[-1]:.4f} ({len(splits.test)} held-out "
+              f"digits), validation {history.val_acc[-1]:.4f}, training {times[-1]:.1f} s on {args.threads} threads")
+    mean = sum(accuracies) / len(accuracies)
+    print(f"mean test accuracy {mean:.4f} over {len(accuracies)} splits; slowest run {max(times):.1f} s")
+    ok = mean >= TARGET_ACCURACY and max(times) <= TARGET_SECONDS
+    print(f"target: mean >= {TARGET_ACCURACY:.0%}, each run <= {TARGET_SECONDS:.0f} s: {'met' if ok else 'MISSED'}")
     return 0 if ok else 1
 
 
