@@ -10,6 +10,10 @@ Importing it has no side effects.  Modules, in dependency order:
 * :mod:`course_lib.shapes`: output sizes, receptive fields, parameter and multiply-add counts.
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
 * :mod:`course_lib.autograd`: the pairs as ``torch.autograd.Function`` s and modules.
+* :mod:`course_lib.data`: offline data sets (digits; MNIST/CIFAR-10 when present locally).
+* :mod:`course_lib.models`: the networks of the course behind one registry (``get_model``).
+* :mod:`course_lib.train`: a seeded training loop, accuracy and confusion matrices.
+* :mod:`course_lib.summary`: per-layer shapes, parameters, multiply-adds and receptive fields.
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples.
 * :mod:`course_lib.plots`: shared figures.
 * :mod:`course_lib.animations`: animations and annotated matrices for the book (matplotlib, imported lazily).
