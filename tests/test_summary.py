@@ -15,20 +15,22 @@ pytestmark = pytest.mark.ch4
 META = torch.device("meta")
 
 
-def counted_macs(model: nn.Module, input_size) -> int:
+def counted_macs(model: nn.Module, input_size, dtype=None) -> int:
     with FlopCounterMode(display=False) as counter:
-        model(torch.zeros((1,) + tuple(input_size), device=META))
+        model(torch.zeros((1,) + tuple(input_size), device=META, dtype=dtype))
     return counter.get_total_flops() // 2
 
 
 @pytest.mark.parametrize("name", list_models())
 def test_macs_and_params_agree_with_flop_counter(name):
-    """Built on meta (shapes only), at the model's nominal input size."""
+    """Built on meta (shapes only), at the model's nominal input size (and dtype: a model that reads
+    token indices says so with an ``input_dtype`` attribute)."""
     with META:
         model = get_model(name).eval()
-        s = summarize(model, model.input_size)
+        dtype = getattr(model, "input_dtype", None)
+        s = summarize(model, model.input_size, dtype=dtype)
         assert s.total_params == sum(p.numel() for p in model.parameters())
-        assert s.total_macs == counted_macs(model, model.input_size), name
+        assert s.total_macs == counted_macs(model, model.input_size, dtype), name
         assert s.total_macs == sum(r.macs for r in s.rows)
 
 
