@@ -108,7 +108,7 @@ def layer_macs(module: nn.Module, x: torch.Tensor, out: torch.Tensor) -> int:
     if isinstance(module, nn.Conv2d) and isinstance(module.padding, tuple):
         n, c, h, w = x.shape
         macs = conv_layer_macs(c, module.out_channels, module.kernel_size, (h, w), stride=module.stride,
-                               pad=module.padding, dilation=module.dilation, groups=module.groups, batch=n)
+                               padding=module.padding, dilation=module.dilation, groups=module.groups, batch=n)
         if macs != out.numel() * (c // module.groups) * math.prod(module.kernel_size):
             raise AssertionError(f"{module}: output {tuple(out.shape)} disagrees with the shape formula")
         return macs

@@ -1,7 +1,6 @@
 """course_lib.models: every registered network against its documented parameter count, torchvision's
 builders (random weights, built on the meta device: no memory, no download), shapes, gradients and
 determinism; one small network from the course's own layers against the same from torch.nn."""
-import importlib
 import re
 from pathlib import Path
 
@@ -61,7 +60,23 @@ DOCUMENTED = {
     "resnet20_cifar": "0.27M", "resnet32_cifar": "0.46M", "resnet44_cifar": "0.66M", "resnet56_cifar": "0.85M",
     "resnet110_cifar": "1.7M", "plain20_cifar": "0.27M", "plain32_cifar": "0.46M", "plain44_cifar": "0.66M",
     "plain56_cifar": "0.85M",
+    # Chapter 6's probe: conv 1->16 5x5 (416), 16->32 3x3 (4,640), 32->32 3x3 (9,248), linear 32*8*8->10 (20,490)
+    "probe_cnn": "34,794",
 }
+
+#: Registered models that are not image classifiers (a board or a sentence in, no ``input_size``):
+#: each has its own test file, which checks its parameter count and shapes.
+OWN_TESTS = {"alphago_policy": "test_alphago.py", "kim_cnn": "test_text_models.py", "dcnn": "test_text_models.py"}
+IMAGE_MODELS = [name for name in list_models() if name not in OWN_TESTS]
+
+
+def test_every_registered_model_is_tested():
+    for name in list_models():
+        if name in OWN_TESTS:
+            path = Path(__file__).parent / OWN_TESTS[name]
+            assert path.is_file() and name in path.read_text(), f"{OWN_TESTS[name]} should test {name!r}"
+        else:
+            assert name in DOCUMENTED, f"add the documented parameter count of {name!r} to DOCUMENTED"
 
 #: Builder keyword arguments for a small but valid CPU forward and backward (the nominal input and the
 #: parameter count are checked on meta); the ImageNet ResNets keep their depth with narrow stages.
@@ -97,7 +112,7 @@ def _logits(out):
     return out[0] if isinstance(out, tuple) else out
 
 
-@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("name", IMAGE_MODELS)
 def test_registered_model(name):
     """Documented parameter count and output shape at the nominal input (on meta: free), then on the CPU at a
     small input: the gradient reaches the input, and building and running with the same seeds repeats exactly."""
@@ -256,7 +271,7 @@ def test_course_layers_match_torch_nn():
     torch.manual_seed(0)
     ours, reference = build(cl).double(), build(nn).double()
     assert n_params(ours) == n_params(reference)
-    _copy_into(ours, reference)
+    ours.load_state_dict(reference.state_dict())   # course_lib.nn keeps torch.nn's parameter names and shapes
     x = torch.randn(3, 1, 16, 16, dtype=torch.float64)
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     ya, yb = ours(xa), reference(xb)
