@@ -19,19 +19,10 @@ try:  # tests/ may or may not be a package
 except ImportError:
     from strategies import LAYOUTS, conv2d_cases, conv_transpose2d_cases, float_dtypes, make_tensor, seeds
 
-pytestmark = pytest.mark.ch2
+pytestmark = [pytest.mark.ch2, pytest.mark.usefixtures("one_torch_thread")]
 
 layouts = st.sampled_from(LAYOUTS)
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: extra threads only add synchronisation, which stalls
-    badly when other processes share the cores.  Restored after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 
