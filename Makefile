@@ -8,7 +8,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.requirements-installed
 
-.PHONY: venv system-deps js-deps book lint test test-lib test-grading test-book assignments clean
+.PHONY: venv system-deps js-deps book lint test test-lib test-grading test-book assignments release clean
 
 venv: $(STAMP)
 
@@ -50,9 +50,15 @@ ASSIGNMENTS := $(notdir $(wildcard solutions/*))
 assignments: venv
 	for a in $(ASSIGNMENTS); do PATH="$(abspath $(BIN)):$$PATH" $(BIN)/nbgrader generate_assignment $$a --force || exit 1; done
 
-# ruff (pinned in requirements.txt, configured in pyproject.toml) over the library, the grader, tests and benchmarks
+# The student-facing course (book, built site if any, assignments, course_lib; no solutions,
+# hidden tests or grader) into an absent or empty DEST, scanned for leaks (tools/make_release.py).
+release: venv
+	@test -n "$(DEST)" || { echo "usage: make release DEST=<folder outside solutions/, assignments/, book/, course_lib/>"; exit 2; }
+	$(BIN)/python tools/make_release.py "$(DEST)"
+
+# ruff (pinned in requirements.txt, configured in pyproject.toml) over the library, the grader, tests, benchmarks and tools
 lint: venv
-	$(BIN)/ruff check course_lib course_grade tests benchmarks
+	$(BIN)/ruff check course_lib course_grade tests benchmarks tools
 
 test-lib: venv
 	$(BIN)/python -m pytest -m "not grading and not book" -q

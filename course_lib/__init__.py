@@ -13,6 +13,14 @@ first use (``course_lib.nn`` imports ``course_lib/nn/`` when it is touched, PEP 
 * :mod:`course_lib.functional`: tensor layers as forward/backward pairs.
 * :mod:`course_lib.nn`: the pairs as ``torch.autograd.Function`` s, functions and Modules, from one table.
 * :mod:`course_lib.chain_rule`: Chapter 1's worked examples (the reference of its exercise).
+* :mod:`course_lib.data`: offline data sets (digits; MNIST/CIFAR-10 when present locally; a sentence corpus).
+* :mod:`course_lib.models`: the networks of the course behind one registry (``get_model``).
+* :mod:`course_lib.train`: a seeded training loop, accuracy and confusion matrices.
+* :mod:`course_lib.summary`: per-layer shapes, parameters, multiply-adds and receptive fields.
+* :mod:`course_lib.go`: a Go board and the policy network's input planes (Chapter 6).
+* :mod:`course_lib.visualize`: what a trained network computes: filters, feature maps, occlusion, saliency.
+* :mod:`course_lib.generate`: deep dream and neural style transfer.
+* :mod:`course_lib.detection`: IoU, non-maximum suppression, anchors.
 * :mod:`course_lib.grading`: support for the hidden tests.
 
 The book's presentation helpers (tables, figures, animations, explorers, chapter

@@ -47,3 +47,13 @@ def tolerances(dtype: torch.dtype) -> dict[str, float]:
 def device(request) -> torch.device:
     """Each device in turn: the CPU, then CUDA (skipped with a reason where there is none)."""
     return request.param
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """For modules of tiny tensors (``pytest.mark.usefixtures("one_torch_thread")``): extra threads only
+    add synchronisation, which stalls badly when other processes share the cores.  Restored after the module."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -19,27 +19,23 @@ try:  # tests/ may or may not be a package
 except ImportError:
     from strategies import LAYOUTS, conv2d_cases, conv_transpose2d_cases, float_dtypes, make_tensor, seeds
 
-pytestmark = pytest.mark.ch2
+pytestmark = [pytest.mark.ch2, pytest.mark.usefixtures("one_torch_thread")]
 
 layouts = st.sampled_from(LAYOUTS)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: extra threads only add synchronisation, which stalls
-    badly when other processes share the cores.  Restored after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
 
 
 def torch_conv2d_reference(x, w, b, dout, **torch_settings):
-    """Forward output and (dx, dw, db) of torch's conv2d + autograd."""
-    leaves = [t.detach().clone().requires_grad_(True) if t is not None else None for t in (x, w, b)]
+    """Forward output and (dx, dw, db) of torch's conv2d + autograd.
+
+    torch gets contiguous copies: the layouts under test are ours to handle, and torch's own
+    CPU kernel refuses some of them ("slow_conv2d: grad_weight must be contiguous").
+    """
+    leaves = [t.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True) if t is not None else None
+              for t in (x, w, b)]
     out = F.conv2d(*leaves, **torch_settings)
-    out.backward(dout)
+    out.backward(dout.contiguous())
     return out.detach(), [t.grad if t is not None else None for t in leaves]
 
 

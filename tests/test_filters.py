@@ -9,19 +9,10 @@ from hypothesis import strategies as st
 
 from course_lib import filters as cs
 
-pytestmark = pytest.mark.ch2
+pytestmark = [pytest.mark.ch2, pytest.mark.usefixtures("one_torch_thread")]
 
 MODES = ["full", "same", "valid"]
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """These tensors are tiny: extra threads only add synchronisation, which stalls
-    badly when other processes share the cores.  Restored after the module."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
 
 
 def random_array(shape, seed, dtype=np.float64):

@@ -23,16 +23,22 @@ matplotlib nor IPython nor scikit-image):
 * :mod:`~course_lib.book.depth`: gradient norms layer by layer (Chapters 1 and 3).
 * :mod:`~course_lib.book.layer_demos`: the measurements of Chapter 3 (activations,
   pooling and shifts, normalization sets, dropout's thinned networks).
+* :mod:`~course_lib.book.networks`: Chapter 4's figures (Inception and residual blocks
+  drawn by code, ILSVRC results, training curves).
 * :mod:`~course_lib.book.text`: Chapter 5's figures (n-gram windows, filter phrases,
   k-max and folding steps).
 * :mod:`~course_lib.book.insight`: Chapter 6's figures (filter grids, Hinton diagrams,
   move probabilities on a Go board, boxes on an image).
+* :mod:`~course_lib.book.schematics`: schematic figures drawn by code (a filter through
+  the input's depth, a convolution's backward reach, a layered graph, im2col's columns,
+  a residual block).
 """
 from __future__ import annotations
 
 import importlib
 
-__all__ = ["animations", "depth", "images", "insight", "layer_demos", "plots", "tables", "text", "widgets"]
+__all__ = ["animations", "depth", "images", "insight", "layer_demos", "networks", "plots", "schematics", "tables",
+           "text", "widgets"]
 
 
 def __getattr__(name: str):

@@ -68,6 +68,7 @@ class AlphaGoPolicy(nn.Module):
             if not isinstance(value, int) or value < low:
                 raise ValueError(f"AlphaGoPolicy: {name} must be an int >= {low}, got {value!r}")
         self.k, self.in_planes, self.board_size = k, in_planes, board_size
+        self.input_size = (in_planes, board_size, board_size)   # (C, H, W) of the input planes
         convs = [nn.Conv2d(in_planes, k, 5, padding=2)]
         convs += [nn.Conv2d(k, k, 3, padding=1) for _ in range(layers - 2)]
         self.hidden = nn.ModuleList(convs)

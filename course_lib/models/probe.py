@@ -25,9 +25,11 @@ def probe_cnn(num_classes: int = 10, in_channels: int = 1, image_size: int = 32)
     if image_size % 4 or image_size < 4:
         raise ValueError(f"probe_cnn: image_size must be a positive multiple of 4, got {image_size}")
     side = image_size // 4
-    return nn.Sequential(
+    net = nn.Sequential(
         nn.Conv2d(in_channels, 16, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
         nn.Conv2d(32, 32, 3, padding=1), nn.ReLU(),
         nn.Flatten(), nn.Linear(32 * side * side, num_classes),
     )
+    net.input_size = (in_channels, image_size, image_size)   # (C, H, W), as every image model of the registry
+    return net
