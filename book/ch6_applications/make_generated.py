@@ -1,8 +1,7 @@
-"""Compute Chapter 6's deep-dream and style-transfer images and cache them beside this file.
+"""Chapter 6's deep-dream and style-transfer images: the page calls :func:`generate` while it is built.
 
-Run from the repository root:  python book/ch6_applications/make_generated.py
-Needs the probe CNN's weights (train_digit_cnn.py).  Writes generated.pt: the images (float16,
-about 0.3 MB) and the seconds each run took.  Seeded: on a CPU the same run gives the same images.
+Run from the repository root to time them alone:  python book/ch6_applications/make_generated.py
+Needs the probe CNN's weights (train_digit_cnn.py).  Seeded: on a CPU the same run gives the same images.
 """
 from pathlib import Path
 
@@ -14,7 +13,6 @@ from course_lib import generate as gen
 from course_lib.models import get_model
 
 HERE = Path(__file__).parent
-OUT = HERE / "generated.pt"
 
 
 def photo(array: np.ndarray, size: int) -> torch.Tensor:
@@ -59,10 +57,9 @@ def generate() -> dict:
 
 def main() -> None:
     result = generate()
-    torch.save(result, OUT)
     styled, texture, dream = (result[f"{name}_seconds"] for name in ("styled", "texture", "dream"))
     print(f"style transfer {styled:.1f} s, texture {texture:.1f} s, deep dream {dream:.1f} s on "
-          f"{torch.get_num_threads()} threads; wrote {OUT}")
+          f"{torch.get_num_threads()} threads")
 
 
 if __name__ == "__main__":
