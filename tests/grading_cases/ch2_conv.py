@@ -55,4 +55,18 @@ def im2col(x, kernel_size, stride, pad):
                  "test_conv_forward_im2col_visible", "test_conv_forward_im2col_hidden"],
         "message": "which does the exercise for you",
     },
+    # conv_forward_im2col calls im2col (as the test demands) but throws its columns away and returns the
+    # naive loops' result: the hidden test, which changes im2col's columns, catches it.
+    "ignores_im2col": {
+        "replace": {
+            "conv_forward_im2col": '''
+def conv_forward_im2col(x, w, b, stride, pad):
+    im2col(x, tuple(w.shape[2:]), stride, pad)
+    out, _ = conv_forward_naive(x, w, b, stride, pad)
+    return out
+''',
+        },
+        "zero": ["test_conv_forward_im2col_hidden"],
+        "message": "conv_forward_im2col should compute its output from the columns your im2col returns",
+    },
 }
