@@ -830,10 +830,95 @@ def test_every_name_the_notebooks_import_is_exported():
                 imported |= {alias.name for node in ast.walk(tree)
                              if isinstance(node, ast.ImportFrom) and node.module == "course_lib.grading"
                              for alias in node.names}
-    modules = [sys.modules[f"course_lib.grading.{name}"] for name in ("compare", "guard", "forbidden")]
+    modules = [sys.modules[f"course_lib.grading.{name}"] for name in ("compare", "guard", "forbidden", "score")]
     assert sorted(grading.__all__) == sorted(name for module in modules for name in module.__all__)
     assert imported, "no notebook imports course_lib.grading"
     assert imported <= set(grading.__all__), sorted(imported - set(grading.__all__))
     assert all(callable(getattr(grading, name)) for name in imported)
     # Messages name them as the notebooks import them, whichever module defines them.
     assert {getattr(grading, name).__module__ for name in imported} == {"course_lib.grading"}
+
+
+# ---------------------------------------------------------------- score: partial credit
+
+def test_checks_score_each_part_on_its_own(capsys):
+    from course_lib.grading import Checks
+
+    checks = Checks("conv_backward_naive", 10)
+    with checks.part("small inputs", 6):
+        assert_close(torch.ones(2), torch.ones(2), what="conv_backward_naive: dx")
+    with checks.part("float32 inputs", 3):
+        assert_close(torch.zeros(2), torch.ones(2), what="conv_backward_naive: dw")
+    with checks.part("every device", 1):
+        raise KeyError("the student's dict had no 'x'")
+    assert checks.score() == 6.0
+    report = capsys.readouterr().out
+    assert report.splitlines()[0] == "conv_backward_naive: 6 of 10 points"
+    assert "passed small inputs (6 points)" in report
+    assert "FAILED float32 inputs (3 points): conv_backward_naive: dw: wrong value at index (0,)" in report
+    assert "FAILED every device (1 point): KeyError" in report
+
+
+def test_checks_raise_when_every_part_fails_and_name_each_reason_once():
+    from course_lib.grading import Checks
+
+    checks = Checks("f", 4)
+    for name in ("a", "b"):
+        with checks.part(name, 2):
+            raise GradingError("f is not implemented yet")
+    with pytest.raises(GradingError, match=r"^f is not implemented yet$"):
+        checks.score()
+    checks = Checks("f", 4)
+    with checks.part("a", 2):
+        raise GradingError("wrong shape")
+    with checks.part("b", 2):
+        raise GradingError("wrong dtype")
+    with pytest.raises(GradingError, match=r"\[a\] wrong shape; \[b\] wrong dtype"):
+        checks.score()
+
+
+def test_checks_refuse_parts_that_do_not_add_up_and_let_interrupts_through():
+    from course_lib.grading import Checks
+
+    checks = Checks("f", 5)
+    with checks.part("a", 2):
+        pass
+    with pytest.raises(ValueError, match="add up to 2 points, the cell is worth 5"):
+        checks.score()
+    with pytest.raises(ValueError, match="two parts"):
+        with checks.part("a", 3):
+            pass
+    with pytest.raises(KeyboardInterrupt):
+        with checks.part("b", 3):
+            raise KeyboardInterrupt
+
+
+def test_with_names_binds_reference_helpers_and_restores_the_namespace():
+    from course_lib.grading import allow, with_names
+
+    namespace = {"helper": lambda x: "student's", "__builtins__": __builtins__}
+    exec("def outer(x):\n    return helper(x), other(x)\n", namespace)
+    outer = namespace["outer"]
+    with with_names(outer, helper=cf.im2col, other=abs):
+        assert namespace["helper"] is cf.im2col and namespace["other"] is abs
+    assert namespace["helper"](0) == "student's" and "other" not in namespace
+    banned = forbidden("course_lib")
+    allowed = allow(banned, cf.im2col)
+    assert cf.im2col in banned and cf.im2col not in allowed and len(allowed) == len(banned) - 1
+    with pytest.raises(GradingError, match="not a function defined in the notebook"):
+        with with_names(len, helper=abs):
+            pass
+
+
+def test_expect_dtype_treats_numpy_arrays_like_tensors():
+    from course_lib.grading import expect_dtype
+
+    expect_dtype(np.zeros(3), torch.float64, what="zero_pad")
+    expect_dtype(torch.zeros(3, dtype=torch.float32), torch.float32, what="zero_pad")
+    with pytest.raises(GradingError, match=r"zero_pad returned a numpy array of dtype float32; keep the dtype "
+                                           r"of the input, float64 \(x.new_zeros\)"):
+        expect_dtype(np.zeros(3, dtype=np.float32), torch.float64, what="zero_pad", hint="x.new_zeros")
+    with pytest.raises(GradingError, match=r"zero_pad returned dtype float32; keep the dtype of the input, float64"):
+        expect_dtype(torch.zeros(3), torch.float64, what="zero_pad")
+    with pytest.raises(GradingError, match="should return a tensor of dtype float64, but it returned a list"):
+        expect_dtype([0.0], torch.float64, what="zero_pad")

@@ -20,6 +20,13 @@ The submissions of every assignment:
   some answer cells replaced, ``CASES = {name: {"replace": {grade_id: source},
   "zero": [test cell grade_ids], "message": text}}``: the listed test cells
   score 0 and their failure says ``message``, every other test cell full marks.
+  A case may also give ``"partial": {test cell grade_id: points}``: cells that
+  score exactly those points (the sub-checks of :class:`course_lib.grading.Checks`
+  that the case fails) and print ``message`` in their report.
+
+Written answers are graded by hand: their cells (``grade`` and ``solution`` in
+nbgrader's metadata, usually Markdown) count towards the 100 points of an
+assignment, and autograde leaves them for the instructor.
 """
 from __future__ import annotations
 
@@ -131,7 +138,13 @@ def solution_code(source: nbformat.NotebookNode) -> dict[str, str]:
 def graded_cells(source: nbformat.NotebookNode) -> dict[str, tuple[float, str]]:
     """grade_id -> (points, source) of every autograder test cell."""
     return {_nbgrader(cell)["grade_id"]: (float(_nbgrader(cell)["points"]), cell.source)
-            for cell in source.cells if _nbgrader(cell).get("grade")}
+            for cell in source.cells if _nbgrader(cell).get("grade") and not _nbgrader(cell).get("solution")}
+
+
+def manual_cells(source: nbformat.NotebookNode) -> dict[str, float]:
+    """grade_id -> points of every answer graded by hand (a written answer, Markdown or code)."""
+    meta = [cell.metadata.get("nbgrader", {}) for cell in source.cells]
+    return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade") and m.get("solution")}
 
 
 def _names(code: str | ast.AST) -> set[str]:
@@ -174,6 +187,11 @@ class Expected(NamedTuple):
     codes: dict[str, str] | None  # answer cell -> code; None: the untouched release
     zero: set[str]                # test cells that score 0
     message: str                  # what each of their failures says
+    partial: dict[str, float] = {}  # test cells that score these points (some sub-checks fail)
+
+    def points(self, cell: str, full: float) -> float:
+        """What test cell ``cell``, worth ``full``, must score."""
+        return 0.0 if cell in self.zero else self.partial.get(cell, full)
 
 
 def expectations(source: nbformat.NotebookNode, assignment: str) -> dict[str, Expected]:
@@ -188,7 +206,8 @@ def expectations(source: nbformat.NotebookNode, assignment: str) -> dict[str, Ex
         "noisy": Expected({gid: _noisy(code) for gid, code in codes.items()}, set(), ""),
     }
     for student, case in cases(assignment).items():
-        expected[student] = Expected({**codes, **case["replace"]}, set(case["zero"]), case["message"])
+        expected[student] = Expected({**codes, **case["replace"]}, set(case["zero"]), case["message"],
+                                     dict(case.get("partial", {})))
     return expected
 
 
@@ -232,6 +251,7 @@ class Graded(NamedTuple):
     expected: dict[str, Expected]
     scores: dict[str, dict[str, tuple[float, float]]]  # student -> test cell -> (score, max score)
     errors: dict[str, dict[str, list[str]]]             # student -> test cell -> "Name: message" of its errors
+    printed: dict[str, dict[str, str]]                  # student -> test cell -> what it printed
     feedback: dict[str, str]                            # student -> visible text of the feedback page
     export: list[dict[str, str]]                        # the rows of grades.csv
     seconds: float                                      # the autograde call
@@ -257,22 +277,28 @@ def grade(assignment: str, course: Path) -> Graded:
 
     from nbgrader.api import Gradebook
 
+    tests = graded_cells(source)
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         scores = {student: {grade.name: (grade.score, grade.max_score)
-                            for grade in gb.find_submission_notebook(assignment, assignment, student).grades}
+                            for grade in gb.find_submission_notebook(assignment, assignment, student).grades
+                            if grade.name in tests}
                   for student in expected}
-    errors, feedback = {}, {}
+    errors, printed, feedback = {}, {}, {}
     for student in expected:
         graded = nbformat.read(course / "autograded" / student / assignment / f"{assignment}.ipynb", as_version=4)
+        test_cells = [cell for cell in graded.cells if _nbgrader(cell).get("grade_id") in tests]
         errors[student] = {_nbgrader(cell)["grade_id"]: [f"{out.ename}: {out.evalue}" for out in cell.outputs
                                                          if out.output_type == "error"]
-                           for cell in graded.cells if _nbgrader(cell).get("grade")}
+                           for cell in test_cells}
+        printed[student] = {_nbgrader(cell)["grade_id"]: "".join(out.get("text", "") for out in cell.outputs
+                                                                 if out.output_type == "stream")
+                            for cell in test_cells}
         page = course / "feedback" / student / assignment / f"{assignment}.html"
         feedback[student] = _visible_text(page.read_text()) if page.is_file() else ""
     with open(course / "grades.csv", newline="") as f:
         export = list(csv.DictReader(f))
     print(f"\n{assignment}: autograde {seconds:.1f} s for {len(expected)} submissions")
-    return Graded(course, expected, scores, errors, feedback, export, seconds)
+    return Graded(course, expected, scores, errors, printed, feedback, export, seconds)
 
 
 @pytest.fixture(scope="session")
@@ -306,7 +332,9 @@ def test_release_hides_solutions_and_hidden_tests(assignment: str):
 
 def test_points_add_up_to_100_and_imports_come_first(assignment: str):
     source = source_notebook(assignment)
-    assert sum(points for points, _ in graded_cells(source).values()) == 100
+    auto = sum(points for points, _ in graded_cells(source).values())
+    manual = sum(manual_cells(source).values())
+    assert auto + manual == 100, f"{assignment}: {auto:g} autograded + {manual:g} written points"
     first = next(cell for cell in source.cells if cell.cell_type == "code")
     assert _nbgrader(first).get("grade_id") == "imports" and _nbgrader(first).get("locked"), (
         f"{assignment}: the first code cell should be the locked 'imports' cell")
@@ -335,11 +363,17 @@ def test_cases_name_real_cells(assignment: str):
     for name, case in cases(assignment).items():
         where = f"tests/grading_cases/{assignment}.py: {name}"
         assert name not in GENERIC, f"{where}: the name is taken by a submission every assignment gets"
-        assert set(case) == {"replace", "zero", "message"}, f"{where}: keys {sorted(case)}"
+        assert {"replace", "zero", "message"} <= set(case) <= {"replace", "zero", "message", "partial"}, (
+            f"{where}: keys {sorted(case)}")
         assert case["replace"] and set(case["replace"]) <= answers, (
             f"{where}: {sorted(set(case['replace']) - answers)} are not answer cells (those are {sorted(answers)})")
-        assert case["zero"] and set(case["zero"]) <= tests, (
+        assert (case["zero"] or case.get("partial")) and set(case["zero"]) <= tests, (
             f"{where}: {sorted(set(case['zero']) - tests)} are not test cells")
+        partial = case.get("partial", {})
+        assert set(partial) <= tests - set(case["zero"]), f"{where}: partial names {sorted(partial)}"
+        full = graded_cells(source)
+        assert all(0 < p < full[cell][0] for cell, p in partial.items()), (
+            f"{where}: partial scores must lie strictly between 0 and the cell's points")
         assert case["message"].strip(), f"{where}: no message"
 
 
@@ -380,12 +414,13 @@ def test_release_matches_a_fresh_generate_assignment(assignment: str, graded: Gr
 
 def test_scores_per_cell(assignment: str, student: str, graded: Graded):
     points = {grade_id: p for grade_id, (p, _) in graded_cells(source_notebook(assignment)).items()}
-    zero = graded.expected[student].zero
+    plan = graded.expected[student]
     got = graded.scores[student]
     assert set(got) == set(points)
     wrong = {cell: f"{got[cell][0]:g} of {p:g}" for cell, p in points.items()
-             if got[cell] != ((0.0 if cell in zero else p), p)}
-    assert not wrong, f"{student}: expected 0 in {sorted(zero)} and full marks elsewhere; got {wrong}"
+             if got[cell] != (plan.points(cell, p), p)}
+    assert not wrong, (f"{student}: expected 0 in {sorted(plan.zero)}, {plan.partial} and full marks elsewhere; "
+                       f"got {wrong}")
 
 
 def test_failures_say_what_is_wrong(student: str, graded: Graded):
@@ -402,8 +437,12 @@ def test_failures_say_what_is_wrong(student: str, graded: Graded):
     saying = [cell for cell in sorted(plan.zero) if any(plan.message in e for e in errors[cell])]
     assert saying == sorted(plan.zero) if student in GENERIC else saying, (
         f"{student}: the failures do not say {plan.message!r}: {errors}")
-    if plan.zero:
+    if plan.zero or plan.partial:
         assert plan.message in graded.feedback[student], f"{student}: the feedback does not say {plan.message!r}"
+    for cell in plan.partial:  # a partly failed cell does not raise: its report says what failed
+        assert not errors[cell], f"{student}: {cell} scored partial credit but shows an error {errors[cell]}"
+        assert plan.message in graded.printed[student][cell], (
+            f"{student}: the report of {cell} does not say {plan.message!r}: {graded.printed[student][cell]!r}")
 
 
 def test_export_has_one_row_per_student_with_the_total(assignment: str, graded: Graded):
@@ -412,7 +451,7 @@ def test_export_has_one_row_per_student_with_the_total(assignment: str, graded: 
     assert len(graded.export) == len(rows) and set(rows) == set(graded.expected)
     for student, plan in graded.expected.items():
         assert float(rows[student]["max_score"]) == 100.0
-        want = sum(p for cell, p in points.items() if cell not in plan.zero)
+        want = sum(plan.points(cell, p) for cell, p in points.items())
         assert float(rows[student]["score"]) == want, f"{student}: exported {rows[student]['score']}, expected {want}"
     totals = ", ".join(f"{row['student_id']} {float(row['score']):g}" for row in graded.export)
     print(f"\n{assignment}: {totals}; autograde {graded.seconds:.1f} s")

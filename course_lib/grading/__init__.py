@@ -14,6 +14,9 @@ case.  The helpers live in three modules, one per concern:
   detected and required calls checked (:func:`call_student`,
   :func:`time_limit`, :func:`forbid_calls`, :func:`must_call`,
   :func:`expect_raises`);
+* :mod:`course_lib.grading.score`: partial credit, named sub-checks that score
+  on their own (:class:`Checks`), and grading a function with the reference
+  versions of the helpers it calls (:func:`with_names`, :func:`allow`);
 * :mod:`course_lib.grading.forbidden`: what an exercise forbids, named by
   topic (:func:`forbidden`, :data:`TOPICS`), the reference library found on
   disk (:func:`course_lib_functions`), and the older per-topic names
@@ -31,7 +34,9 @@ from .compare import (
     assert_close,
     assert_matches,
     describe,
+    dtype_of,
     expect_dict,
+    expect_dtype,
     expect_int,
     expect_tuple,
     test_devices,
@@ -62,21 +67,26 @@ from .guard import (
     time_limit,
     torch_op_name,
 )
+from .score import Checks, allow, with_names
 
 __all__ = [
+    "allow",
     "as_strict_tensor",
     "assert_close",
     "assert_matches",
     "autograd_entry_points",
     "call_student",
     "call_student_and_arguments",
+    "Checks",
     "compare_with_reference",
     "concat_ops",
     "convolution_ops",
     "course_lib_functions",
     "describe",
     "dropout_ops",
+    "dtype_of",
     "expect_dict",
+    "expect_dtype",
     "expect_int",
     "expect_raises",
     "expect_tuple",
@@ -95,6 +105,7 @@ __all__ = [
     "time_limit",
     "TOPICS",
     "torch_op_name",
+    "with_names",
 ]
 
 # The public functions and classes report the package they are imported from, so that messages

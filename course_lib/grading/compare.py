@@ -26,6 +26,8 @@ __all__ = [
     "describe",
     "as_strict_tensor",
     "assert_close",
+    "dtype_of",
+    "expect_dtype",
     "expect_tuple",
     "expect_int",
     "expect_dict",
@@ -83,6 +85,39 @@ def as_strict_tensor(value: Any, *, what: str) -> torch.Tensor:
     )
 
 
+def dtype_of(value: Any) -> torch.dtype | None:
+    """The torch dtype of a returned tensor or numpy array (numpy's float64 is torch.float64); None otherwise."""
+    if type(value) is torch.Tensor:
+        return value.dtype
+    if type(value) is np.ndarray and value.dtype.kind in "fiub":
+        return torch.from_numpy(np.empty(0, dtype=value.dtype)).dtype
+    return None
+
+
+def expect_dtype(value: Any, dtype: torch.dtype, *, what: str, hint: str = "") -> None:
+    """Raise :class:`GradingError` unless a returned tensor (or numpy array) has ``dtype``.
+
+    Numpy arrays are judged like tensors, everywhere in the hidden tests: an
+    array of numpy's float64 has the dtype torch.float64 (they are accepted
+    on the CPU; on a GPU :func:`assert_close` asks for a tensor on that device).
+
+    Args:
+        value: the student's result.
+        dtype: the dtype it must have (usually the input's).
+        what: names the result, e.g. ``"zero_pad"``.
+        hint: how to keep the dtype, e.g. ``"x.new_zeros(...)"``; appended to the message.
+    """
+    got = dtype_of(value)
+    if got == dtype:
+        return
+    shown = str(dtype).replace("torch.", "")
+    if got is None:
+        raise GradingError(f"{what} should return a tensor of dtype {shown}, but it returned {_kind(value)}")
+    kind = f"a numpy array of dtype {value.dtype}" if type(value) is np.ndarray else f"dtype {str(got).replace('torch.', '')}"
+    advice = f" ({hint})" if hint else ""
+    raise GradingError(f"{what} returned {kind}; keep the dtype of the input, {shown}{advice}")
+
+
 def assert_close(actual: Any, expected: Any, *, what: str, inputs: str = "",
                  rtol: float = 1e-5, atol: float = 1e-7, check_device: bool = True) -> None:
     """Raise :class:`GradingError` unless ``actual`` matches ``expected`` elementwise.
@@ -108,6 +143,9 @@ def assert_close(actual: Any, expected: Any, *, what: str, inputs: str = "",
     if check_device and type(actual) is torch.Tensor and got.device != want.device:
         raise GradingError(f"{what}: returned a tensor on {got.device}, expected it on {want.device} "
                            f"(compute on the device of the inputs){where}")
+    if check_device and type(actual) is np.ndarray and want.device.type != "cpu":
+        raise GradingError(f"{what}: returned a numpy array, which lives on the CPU; expected a tensor on "
+                           f"{want.device} (compute with torch on the device of the inputs){where}")
     got64 = got.to("cpu", torch.float64)
     want64 = want.to("cpu", torch.float64)
     ok = torch.isclose(got64, want64, rtol=rtol, atol=atol)
