@@ -922,3 +922,28 @@ def test_expect_dtype_treats_numpy_arrays_like_tensors():
         expect_dtype(torch.zeros(3), torch.float64, what="zero_pad")
     with pytest.raises(GradingError, match="should return a tensor of dtype float64, but it returned a list"):
         expect_dtype([0.0], torch.float64, what="zero_pad")
+
+
+def test_after_a_part_runs_out_of_time_the_next_parts_get_short_limits():
+    from course_lib.grading import Checks
+
+    def endless():
+        while True:
+            pass
+
+    checks = Checks("endless", 3)
+    start = time.perf_counter()
+    with checks.part("first", 1):
+        call_student(endless, seconds=0.5)
+    first = time.perf_counter() - start
+    Checks.AFTER_TIMEOUT_SECONDS = 0.1
+    try:
+        for name in ("second", "third"):
+            with checks.part(name, 1):
+                call_student(endless, seconds=30)
+    finally:
+        Checks.AFTER_TIMEOUT_SECONDS = 2.0
+    assert first >= 0.5 and time.perf_counter() - start < first + 5
+    with pytest.raises(GradingError, match=r"took longer than 0.5 s.*took longer than 0.1 s"):
+        checks.score()
+    call_student(lambda: time.sleep(0.3), seconds=1)  # outside the parts, limits are whole again

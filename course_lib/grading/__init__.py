@@ -58,6 +58,7 @@ from .forbidden import (
     sliding_window_ops,
 )
 from .guard import (
+    OutOfTime,
     call_student,
     call_student_and_arguments,
     compare_with_reference,
@@ -96,6 +97,7 @@ __all__ = [
     "module_functions",
     "must_call",
     "normalization_ops",
+    "OutOfTime",
     "padding_ops",
     "pooling_ops",
     "public_functions",

@@ -32,6 +32,7 @@ from torch.overrides import TorchFunctionMode
 from .compare import GradingError, _kind, assert_close, describe, expect_tuple
 
 __all__ = [
+    "OutOfTime",
     "time_limit",
     "torch_op_name",
     "forbid_calls",
@@ -59,9 +60,22 @@ _GUARD_FILES = frozenset({contextlib.__file__, torch.overrides.__file__})
 _GUARD_CODES: frozenset = frozenset()
 
 
+class OutOfTime(GradingError):
+    """A student's code ran past its time limit (see :func:`time_limit`)."""
+
+
+#: While set (a positive number of seconds), every time limit is at most this long.  A
+#: :class:`~course_lib.grading.score.Checks` sets it for the parts that follow one that ran out
+#: of time, so that an endless loop costs one full time limit per cell, not one per part.
+_LIMIT_CAP: list[float | None] = [None]
+
+
 @contextlib.contextmanager
 def time_limit(seconds: float | None, what: str):
-    """Raise :class:`GradingError` if the block runs longer than ``seconds`` (main thread, POSIX)."""
+    """Raise :class:`GradingError` (:class:`OutOfTime`) if the block runs longer than ``seconds`` (main thread, POSIX)."""
+    cap = _LIMIT_CAP[0]
+    if seconds and isinstance(cap, (int, float)) and cap > 0:
+        seconds = min(seconds, cap)
     usable = seconds and hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
     if not usable:
         yield
@@ -78,7 +92,7 @@ def time_limit(seconds: float | None, what: str):
     try:
         yield
     except _OutOfTime:
-        raise GradingError(f"{what} took longer than {seconds:g} s on a small input; "
+        raise OutOfTime(f"{what} took longer than {seconds:g} s on a small input; "
                            f"look for an infinite loop or a needlessly slow one") from None
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)

@@ -35,8 +35,9 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+from . import guard
 from .compare import GradingError
-from .guard import _python_code
+from .guard import OutOfTime, _python_code
 
 __all__ = ["Checks", "allow", "with_names"]
 
@@ -44,10 +45,15 @@ __all__ = ["Checks", "allow", "with_names"]
 class Checks:
     """The named sub-checks of one hidden test cell, each worth its own points.
 
+    Once a part has run out of time, the time limits of the parts after it
+    are at most :attr:`AFTER_TIMEOUT_SECONDS`.
+
     Args:
         what: the exercise, e.g. ``"conv_backward_naive"``; it heads the report.
         points: the cell's points (its nbgrader metadata); the parts must add up to it.
     """
+
+    AFTER_TIMEOUT_SECONDS = 2.0
 
     def __init__(self, what: str, points: float):
         if points <= 0:
@@ -55,6 +61,7 @@ class Checks:
         self.what = what
         self.points = float(points)
         self._results: list[tuple[str, float, str | None]] = []  # (name, points, failure or None)
+        self._timed_out = False
 
     @contextlib.contextmanager
     def part(self, name: str, points: float) -> Iterator[None]:
@@ -64,12 +71,18 @@ class Checks:
         if any(name == done for done, _, _ in self._results):
             raise ValueError(f"{self.what}: two parts are called {name!r}")
         failure: str | None = None
+        cap = guard._LIMIT_CAP[0]
+        if self._timed_out:  # one endless loop costs one full time limit, not one per part
+            guard._LIMIT_CAP[0] = self.AFTER_TIMEOUT_SECONDS
         try:
             yield
         except GradingError as exc:
             failure = str(exc)
+            self._timed_out = self._timed_out or isinstance(exc, OutOfTime)
         except Exception as exc:  # anything the student's result made the check raise
             failure = f"{type(exc).__name__}: {exc}"
+        finally:
+            guard._LIMIT_CAP[0] = cap
         self._results.append((name, float(points), failure))
 
     @property
