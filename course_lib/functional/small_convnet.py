@@ -147,7 +147,8 @@ def small_convnet_loss(params: dict[str, torch.Tensor], bn_state: dict, x: torch
     """Scores, or loss and gradients, of the small convnet.
 
     Args:
-        params: see :func:`init_small_convnet`.
+        params: ``W1`` (F, 1, 3, 3), ``gamma``, ``beta`` (F,), ``W2`` (F * H * W // 4, 10), ``b2`` (10,)
+            (see :func:`init_small_convnet`).
         bn_state: the batch norm's running estimates, updated in place in training.
         x: (N, 1, H, W) images.
         y: (N,) integer labels in ``[0, 10)``, or None to return the scores only.
@@ -189,7 +190,8 @@ def train_small_convnet(params: dict[str, torch.Tensor], bn_state: dict, x: torc
         p += v
 
     Args:
-        params, bn_state: from :func:`init_small_convnet`, updated in place.
+        params: ``W1`` (F, 1, 3, 3), ``gamma``, ``beta`` (F,), ``W2`` (F * H * W // 4, 10), ``b2`` (10,)
+            from :func:`init_small_convnet`, updated in place; bn_state likewise.
         x: (N, 1, H, W) images; y: (N,) labels.
         epochs, batch_size: positive ints.
         learning_rate, momentum, p_keep: the settings above.
@@ -222,6 +224,9 @@ def train_small_convnet(params: dict[str, torch.Tensor], bn_state: dict, x: torc
 
 def small_convnet_accuracy(params: dict[str, torch.Tensor], bn_state: dict, x: torch.Tensor,
                            y: torch.Tensor) -> float:
-    """Share of the images ``x`` (N, 1, H, W) whose largest score (evaluation mode) is the label ``y``."""
+    """Share of the images ``x`` (N, 1, H, W) whose largest score (evaluation mode) is the label ``y`` (N,).
+
+    ``params``: ``W1`` (F, 1, 3, 3), ``gamma``, ``beta`` (F,), ``W2`` (F * H * W // 4, 10), ``b2`` (10,).
+    """
     scores = small_convnet_loss(params, bn_state, x, training=False)
     return float((scores.argmax(dim=1) == y.to(scores.device)).double().mean())
