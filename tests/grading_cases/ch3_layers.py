@@ -103,9 +103,8 @@ CASES.update({
 def convnet_loss(params, bn_state, x, y=None, *, training, p_keep=0.75, generator=None):
     conv, conv_cache = conv2d_forward(x, params["W1"], None, padding=1)
     normed, bn_cache = bn_forward(conv, params["gamma"], params["beta"], bn_state, training)
-    active, _ = relu_forward(normed)
-    pooled, pool_cache = pool_forward(active)
-    dropped, drop_cache = drop_forward(pooled, p_keep, training, generator)
+    pooled, pool_cache = pool_forward(relu_forward(normed)[0])
+    dropped, drop_cache = drop_forward(pooled, p_keep=p_keep, training=training, generator=generator)
     scores, affine_cache = affine_forward(dropped, params["W2"], params["b2"])
     if y is None:
         return scores
@@ -113,18 +112,24 @@ def convnet_loss(params, bn_state, x, y=None, *, training, p_keep=0.75, generato
     ddropped, dW2, db2 = affine_backward(dscores, affine_cache)
     dnormed = pool_backward(drop_backward(ddropped, drop_cache), pool_cache)   # ReLU's backward is missing
     dconv, dgamma, dbeta = bn_backward(dnormed, bn_cache)
-    dW1 = conv2d_backward(dconv, conv_cache)[1]
-    return loss, {"W1": dW1, "gamma": dgamma, "beta": dbeta, "W2": dW2, "b2": db2}
+    return loss, {"W1": conv2d_backward(dconv, conv_cache)[1], "gamma": dgamma, "beta": dbeta, "W2": dW2, "b2": db2}
 ''',
         },
         "zero": ["test_convnet_loss_visible"],
         "partial": {"test_convnet_loss_hidden": 3, "test_train_convnet_hidden": 11},
         "message": "wrong value",
     },
-    # train_convnet hands the work to the course's reference network: the three training parts score 0 and say
-    # why; the gradient and first-loss parts, which do not train, still count.
-    "train_calls_reference": {
+    # The network and its training handed to the course's reference network: every Part 6 cell scores 0 and
+    # names the call.
+    "calls_reference_network": {
         "replace": {
+            "convnet_loss": '''
+from course_lib.functional.small_convnet import small_convnet_loss
+
+
+def convnet_loss(params, bn_state, x, y=None, *, training, p_keep=0.75, generator=None):
+    return small_convnet_loss(params, bn_state, x, y, training=training, p_keep=p_keep, generator=generator)
+''',
             "train_convnet": '''
 from course_lib.functional.small_convnet import train_small_convnet
 
@@ -134,8 +139,7 @@ def train_convnet(params, bn_state, x, y, *, epochs, batch_size, learning_rate, 
                                learning_rate=learning_rate, momentum=momentum, p_keep=p_keep, seed=seed)
 ''',
         },
-        "zero": [],
-        "partial": {"test_train_convnet_hidden": 5},
+        "zero": ["test_convnet_loss_visible", "test_convnet_loss_hidden", "test_train_convnet_hidden"],
         "message": "which does the exercise for you",
     },
     # dropout_forward forgets to divide by p_keep (its backward pass divides): Part 4a's tests fail, and so does
