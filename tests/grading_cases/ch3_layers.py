@@ -152,3 +152,77 @@ def concat_forward(xs, *, dim=1):
         "message": "which does the exercise for you",
     },
 }
+
+# Part 6: the network of the digits, trained with the student's own layers.
+CASES.update({
+    # convnet_loss forgets ReLU's backward pass: the gradient checks of the network fail (the visible test, and
+    # the parts of the hidden tests that compare gradients), while the scores, the use of the setup cell's
+    # layers, the first loss and the training results still count.
+    "convnet_skips_relu_backward": {
+        "replace": {
+            "convnet_loss": '''
+def convnet_loss(params, bn_state, x, y=None, *, training, p_keep=0.75, generator=None):
+    conv, conv_cache = conv2d_forward(x, params["W1"], None, padding=1)
+    normed, bn_cache = bn_forward(conv, params["gamma"], params["beta"], bn_state, training)
+    pooled, pool_cache = pool_forward(relu_forward(normed)[0])
+    dropped, drop_cache = drop_forward(pooled, p_keep=p_keep, training=training, generator=generator)
+    scores, affine_cache = affine_forward(dropped, params["W2"], params["b2"])
+    if y is None:
+        return scores
+    loss, dscores = softmax_loss(scores, y)
+    ddropped, dW2, db2 = affine_backward(dscores, affine_cache)
+    dnormed = pool_backward(drop_backward(ddropped, drop_cache), pool_cache)   # ReLU's backward is missing
+    dconv, dgamma, dbeta = bn_backward(dnormed, bn_cache)
+    return loss, {"W1": conv2d_backward(dconv, conv_cache)[1], "gamma": dgamma, "beta": dbeta, "W2": dW2, "b2": db2}
+''',
+        },
+        "zero": ["test_convnet_loss_visible"],
+        "partial": {"test_convnet_loss_hidden": 3, "test_train_convnet_hidden": 11},
+        "message": "wrong value",
+    },
+    # The network and its training handed to the course's reference network: every Part 6 cell scores 0 and
+    # names the call.
+    "calls_reference_network": {
+        "replace": {
+            "convnet_loss": '''
+from course_lib.functional.small_convnet import small_convnet_loss
+
+
+def convnet_loss(params, bn_state, x, y=None, *, training, p_keep=0.75, generator=None):
+    return small_convnet_loss(params, bn_state, x, y, training=training, p_keep=p_keep, generator=generator)
+''',
+            "train_convnet": '''
+from course_lib.functional.small_convnet import train_small_convnet
+
+
+def train_convnet(params, bn_state, x, y, *, epochs, batch_size, learning_rate, momentum, p_keep, seed):
+    return train_small_convnet(params, bn_state, x, y, epochs=epochs, batch_size=batch_size,
+                               learning_rate=learning_rate, momentum=momentum, p_keep=p_keep, seed=seed)
+''',
+        },
+        "zero": ["test_convnet_loss_visible", "test_convnet_loss_hidden", "test_train_convnet_hidden"],
+        "message": "which does the exercise for you",
+    },
+    # dropout_forward forgets to divide by p_keep (its backward pass divides): Part 4a's tests fail, and so does
+    # the gradient check of the network built with it; the network still learns.
+    "dropout_unscaled": {
+        "replace": {
+            "dropout_forward": '''
+def dropout_forward(x, *, p_keep=0.5, training=True, generator=None):
+    if not training:
+        return x, (None,)
+    keep = (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < p_keep).to(x.dtype)
+    return x * keep, (keep / p_keep,)
+''',
+        },
+        "zero": ["test_dropout_forward_visible", "test_dropout_forward_hidden"],
+        "partial": {"test_train_convnet_hidden": 11},
+        "message": "wrong value",
+    },
+})
+# Part 6 builds its network from the student's layers, so a wrong batch-norm backward pass also fails the gradient
+# check of the network (3 of the 14 points of test_train_convnet_hidden); the network still learns.
+CASES["broken_bn_backward"].setdefault("partial", {})["test_train_convnet_hidden"] = 11
+# A max-pool backward pass that sends the gradient to every tied maximum is also wrong inside the network (after
+# ReLU, windows of zeros tie), so the network's gradient check fails there too.
+CASES["max_pool_ties_to_every_maximum"].setdefault("partial", {})["test_train_convnet_hidden"] = 11
