@@ -4,8 +4,10 @@ nbgrader's ``ClearHiddenTests`` removes the hidden tests from the cells'
 *source*; :class:`RedactHiddenTests` also keeps them out of the *outputs*:
 a submission could print the running test's source (IPython keeps it in
 ``In`` and ``linecache``) or put it into an exception message.  In cells
-that contain hidden tests only the error message is kept, and any line of a
-hidden test that appears in any output of the notebook is replaced.
+that contain hidden tests only the error message and the report of the
+test's named sub-checks are kept (``course_lib.grading.Checks``: which parts
+passed, which failed and why, the only account of a partial score), and any
+line of a hidden test that appears in any output of the notebook is replaced.
 
 :class:`GradingSummary` adds a first cell with every test's points, pass/fail
 and message, and what the grader noticed (limits hit, repaired notebook,
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from typing import Any
 
 import nbformat
@@ -43,6 +46,19 @@ def _variants(line: str) -> set[str]:
     """``line`` as it appears in outputs: as is, and escaped inside a printed string literal."""
     backslashed = line.replace("\\", "\\\\")
     return {line, backslashed.replace("'", "\\'"), backslashed.replace('"', '\\"'), json.dumps(line)[1:-1]}
+
+
+#: The report a hidden test cell prints when some of its sub-checks fail (``Checks.score``): a header
+#: "<what>: <earned> of <points> points", then one indented line per part, "passed ..." or "FAILED ...".
+CHECKS_REPORT = re.compile(r"^[^\n]+: \d+(?:\.\d+)? of \d+(?:\.\d+)? points\n(?:  (?:passed|FAILED) [^\n]*(?:\n|$))+",
+                           re.MULTILINE)
+
+
+def checks_reports(outputs: list) -> str:
+    """The sub-check reports in the stream outputs of one cell, without anything else it printed."""
+    return "".join(match.group(0) if match.group(0).endswith("\n") else match.group(0) + "\n"
+                   for out in outputs if out.get("output_type") == "stream"
+                   for match in CHECKS_REPORT.finditer(out.get("text", "")))
 
 
 def _texts(output: dict) -> list[tuple[Any, str]]:
@@ -81,9 +97,12 @@ class RedactHiddenTests(NbGraderPreprocessor):
             if cell.cell_type != "code":
                 continue
             if index in hidden_cells:
+                reports = checks_reports(cell.outputs)
                 kept = [o for o in cell.outputs if o.output_type == "error"]
                 for out in kept:
                     out.traceback = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+                if reports:
+                    kept.insert(0, nbformat.v4.new_output("stream", name="stdout", text=reports))
                 if len(kept) != len(cell.outputs):
                     kept.insert(0, nbformat.v4.new_output(
                         "stream", name="stdout", text="(what your code printed during the hidden tests is not shown)\n"))
