@@ -59,3 +59,45 @@ def test_gate_graph_backward_on_tensors():
         one = cr.gate_graph_backward(*[float(a[i, 0]) for a in args])
         for name in NAMES:
             assert float(hand.grads[name][i, 0]) == pytest.approx(one.grads[name], rel=1e-12, abs=1e-15)
+
+
+FANOUT = ("x", "y", "z", "s")
+
+
+def _torch_fanout(args):
+    """f = (x y + max(y, z)) / (1 + exp(s)) by torch's autograd (ties to y, like the max gate)."""
+    x, y, z, s = args
+    return (x * y + torch.where(y >= z, y, z)) / (1 + torch.exp(s))
+
+
+@settings(max_examples=40, deadline=None)
+@given(x=small, y=small, z=small, s=small)
+def test_fanout_graph_matches_torch_autograd(x, y, z, s):
+    hand = cr.fanout_graph_backward(x, y, z, s)
+    ts = [torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (x, y, z, s)]
+    f = _torch_fanout(ts)
+    f.backward()
+    assert hand.f == pytest.approx(float(f.detach()), rel=1e-12)
+    for name, t in zip(FANOUT, ts):
+        assert hand.grads[name] == pytest.approx(float(t.grad), rel=1e-10, abs=1e-15)
+
+
+def test_fanout_graph_sums_the_two_paths_of_y_and_sends_ties_to_y():
+    # x = 3, y = 2, z = -1, s = 0: f = (6 + 2) / 2 = 4; df/dy = (x + 1) / 2 = 2 (both paths), df/dz = 0.
+    hand = cr.fanout_graph_backward(3.0, 2.0, -1.0, 0.0)
+    assert hand.f == 4.0
+    assert {k: hand.grads[k] for k in FANOUT} == {"x": 1.0, "y": 2.0, "z": 0.0, "s": -2.0}
+    tie = cr.fanout_graph_backward(3.0, 2.0, 2.0, 0.0)
+    assert (tie.grads["y"], tie.grads["z"]) == (2.0, 0.0)
+
+
+def test_fanout_graph_on_tensors_matches_torch_autograd(device):
+    gen = torch.Generator().manual_seed(1)
+    args = [torch.randn(3, 5, generator=gen, dtype=torch.float64).to(device) for _ in FANOUT]
+    args[2][:, ::2] = args[1][:, ::2]  # ties y == z
+    hand = cr.fanout_graph_backward(*args)
+    leaves = [a.clone().requires_grad_(True) for a in args]
+    grads = torch.autograd.grad(_torch_fanout(leaves).sum(), leaves)
+    for name, want in zip(FANOUT, grads):
+        assert hand.grads[name].device == args[0].device
+        torch.testing.assert_close(hand.grads[name], want, rtol=1e-12, atol=1e-15)

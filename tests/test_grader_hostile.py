@@ -477,7 +477,8 @@ def reordered(ctx: Ctx) -> bytes:
 
 def metadata_tampered(ctx: Ctx) -> bytes:
     nb = fill(ctx.release, ctx.codes, replace={"relu": "def relu_forward(x):\n    return x, x\n\n\n"
-                                                       "def relu_backward(dout, cache):\n    return dout\n"})
+                                                       "def relu_backward(dout, cache):\n"
+                                                       "    raise NotImplementedError()\n"})
     for cell in nb.cells:
         gid = grade_id(cell)
         cell["id"] = "same-id"
@@ -562,8 +563,9 @@ CASES: dict[str, Case] = {
                           ("the test cell 'test_relu_hidden' was missing from the notebook and was put back",)),
     "duplicated": Case(duplicated, set(), ("cell 'test_add_backward' appeared 2 times", "cell 'mul_backward' appeared 2 times")),
     "reordered": Case(reordered, set(), ("graded cells were out of order",)),
-    # with all parameters 0 the visible two-layer test does not depend on the ReLU: it passes
-    "metadata_tampered": Case(metadata_tampered, USES["relu"] - {"test_two_layer_visible"},
+    # relu_backward raises: every test that runs the ReLU scores 0 (the network's hidden test too: it needs
+    # the student's own layers to run before it grades with the course's)
+    "metadata_tampered": Case(metadata_tampered, USES["relu"],
                               ("cell 'test_two_layer_hidden' had its nbgrader metadata changed (points)",
                                "unknown id ('my_own_cell')", "the locked cell 'imports' had been edited",
                                "the test cell 'test_softmax_loss_hidden' was missing")),
@@ -894,6 +896,7 @@ def test_formgrader_can_review_the_gradebook(graded: dict):
     subs = api.get_notebook_submissions(ASSIGNMENT, NOTEBOOK)
     assert {s["student"] for s in subs} == set(CASES)
     ref = next(s for s in subs if s["student"] == "reference")
-    assert ref["score"] == 100.0 and not ref["needs_manual_grade"]
+    # every autograded point (its written answers, left unanswered, score 0 without grading by hand)
+    assert ref["score"] == sum(points(graded["source"]).values()) and not ref["needs_manual_grade"]
     submission = api.get_submission(ASSIGNMENT, "eq_cheat")
     assert submission["autograded"] and submission["score"] == graded["state"]["eq_cheat"]["score"]

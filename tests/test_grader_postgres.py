@@ -128,7 +128,8 @@ def test_postgres_gradebook_holds_the_grades(graded: dict):
 
     with Gradebook(graded["db"]) as gb:
         scores = {s.student.id: s.score for s in gb.find_assignment(ASSIGNMENT).submissions}
-    assert scores == {"alice": 100.0, "bob": 0.0, "carol": 0.0}
+    # alice's autograded points: her written answers (10 points), left unanswered, score 0
+    assert scores == {"alice": 90.0, "bob": 0.0, "carol": 0.0}
     carol = json.loads((graded["root"] / "grading" / ASSIGNMENT / "state" / "carol.json").read_text())
     assert "not valid JSON" in " ".join(carol["notes"])
 
@@ -145,5 +146,5 @@ def test_formgrader_backend_reads_the_postgres_gradebook(graded: dict):
     api = NbGraderAPI(coursedir=coursedir, config=config)
     subs = {s["student"]: s for s in api.get_notebook_submissions(ASSIGNMENT, NOTEBOOK)}
     assert set(subs) == {"alice", "bob", "carol"}
-    assert subs["alice"]["score"] == 100.0
+    assert subs["alice"]["score"] == 90.0
     assert (graded["root"] / "feedback" / "alice" / ASSIGNMENT / f"{NOTEBOOK}.html").is_file()
