@@ -894,6 +894,7 @@ def test_formgrader_can_review_the_gradebook(graded: dict):
     subs = api.get_notebook_submissions(ASSIGNMENT, NOTEBOOK)
     assert {s["student"] for s in subs} == set(CASES)
     ref = next(s for s in subs if s["student"] == "reference")
-    assert ref["score"] == 100.0 and not ref["needs_manual_grade"]
+    # every autograded point (its written answers, left unanswered, score 0 without grading by hand)
+    assert ref["score"] == sum(points(graded["source"]).values()) and not ref["needs_manual_grade"]
     submission = api.get_submission(ASSIGNMENT, "eq_cheat")
     assert submission["autograded"] and submission["score"] == graded["state"]["eq_cheat"]["score"]

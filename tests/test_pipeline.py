@@ -26,7 +26,14 @@ The submissions of every assignment:
 
 Written answers are graded by hand: their cells (``grade`` and ``solution`` in
 nbgrader's metadata, usually Markdown) count towards the 100 points of an
-assignment, and autograde leaves them for the instructor.
+assignment, and autograde leaves them for the instructor.  Every student but
+``blank`` writes the model answers in.  For each assignment that has written
+answers, a copy of the graded course then goes through the instructor's flow:
+scores and comments entered by hand for ``reference`` and ``noisy`` (the
+formgrader's writes, ``course_grade.gradebook.grade_by_hand``), a late
+submission autograded (the others are skipped) and ``reference`` graded again
+with ``--force``, then ``generate_feedback --force`` and ``export``: no grade by
+hand is lost, and the feedback pages and ``grades.csv`` include them.
 """
 from __future__ import annotations
 
