@@ -665,10 +665,11 @@ def test_feedback_shows_grades_and_comments_by_hand(hand_graded: HandGraded):
 def test_export_totals_include_grades_by_hand(hand_graded: HandGraded):
     rows = hand_graded.export
     assert set(rows) == set(hand_graded.auto_points) | {LATE}
+    total = hand_graded.auto_points["reference"] + sum(hand_graded.written.values())  # every point of the assignment
     for student, auto in hand_graded.auto_points.items():
         by_hand = sum(score for score, _ in hand_graded.entered.get(student, {}).values())
         assert float(rows[student]["score"]) == auto + by_hand, (
             f"{student}: exported {rows[student]['score']}, expected {auto:g} autograded + {by_hand:g} by hand")
-        assert float(rows[student]["max_score"]) == 100.0
-    assert float(rows["reference"]["score"]) == 100 - sum(
+        assert float(rows[student]["max_score"]) == total
+    assert float(rows["reference"]["score"]) == total - sum(
         p - score for (score, _), p in zip(hand_graded.entered["reference"].values(), hand_graded.written.values()))
