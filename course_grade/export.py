@@ -36,21 +36,24 @@ def collect_rows(gb: Gradebook, assignment: str, cell_order: dict[str, list[str]
     single = len(a.notebooks) == 1
     for nb in a.notebooks:
         cells = {c.name: c for c in nb.grade_cells}
+        by_hand = {c.name for c in nb.solution_cells} & set(cells)  # answers graded by hand (written answers)
         order = [n for n in (cell_order or {}).get(nb.name, []) if n in cells]
         order += sorted(n for n in cells if n not in order)
         for name in order:
             columns.append({"notebook": nb.name, "cell": name, "column": name if single else f"{nb.name}:{name}",
-                            "max_score": float(cells[name].max_score)})
+                            "max_score": float(cells[name].max_score), "by_hand": name in by_hand})
     rows = []
     for submission in sorted(a.submissions, key=lambda s: s.student.id):
         student = submission.student
         if students and student.id not in students:
             continue
         report = (reports or {}).get(student.id, {})
-        grades = {}
+        grades, comments = {}, {}
         for nb in submission.notebooks:
             for g in nb.grades:
                 grades[(nb.name, g.name)] = g
+            for c in nb.comments:
+                comments[(nb.name, c.name)] = c
         cells = {}
         for col in columns:
             g = grades.get((col["notebook"], col["cell"]))
@@ -60,6 +63,11 @@ def collect_rows(gb: Gradebook, assignment: str, cell_order: dict[str, list[str]
                 "needs_manual_grade": bool(g is not None and g.needs_manual_grade),
                 "passed": info.get("passed"), "message": info.get("message", ""),
             }
+            if col["by_hand"]:  # from the gradebook, which the formgrader changed after the report was written
+                waiting = g is None or (g.needs_manual_grade and g.manual_score is None)
+                comment = comments.get((col["notebook"], col["cell"]))
+                cells[col["column"]].update(passed=None, comment=comment.comment if comment is not None else None,
+                                            message="to be graded by hand" if waiting else "graded by hand")
         penalty = sum(nb.late_submission_penalty or 0.0 for nb in submission.notebooks)
         rows.append({
             "student_id": student.id, "last_name": student.last_name or "", "first_name": student.first_name or "",

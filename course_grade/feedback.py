@@ -126,7 +126,12 @@ def _md(text: str) -> str:
 
 
 class GradingSummary(NbGraderPreprocessor):
-    """A first cell listing every test: points, pass/fail, message; and the grader's notes."""
+    """A first cell listing every test: points, pass/fail, message; and the grader's notes.
+
+    Answers graded by hand (written answers) are listed too, with their score and the grader's comment,
+    or as "to be graded by hand" while the gradebook says they still need it (``course-grade`` marks
+    them so in the cell's ``course_grade`` metadata when it writes feedback right after autograding).
+    """
 
     max_message = Integer(400, help="longest message shown per test").tag(config=True)
 
@@ -135,21 +140,23 @@ class GradingSummary(NbGraderPreprocessor):
         rows = []
         total = maximum = 0.0
         for cell in nb.cells:
-            if not utils.is_grade(cell) or cell.cell_type != "code":
+            if not utils.is_grade(cell):
                 continue
             meta = cell.metadata.nbgrader
             points = float(meta.get("points", 0) or 0)
             score = meta.get("score")
             errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-            if errors:
-                message = f"{errors[-1].get('ename', '')}: {errors[-1].get('evalue', '')}"
-            elif utils.is_solution(cell):
-                message = "graded by hand"
+            if utils.is_solution(cell):  # an answer graded by hand (a written answer, or code)
+                comment = str(meta.get("comment") or "")
+                if cell.get("metadata", {}).get("course_grade", {}).get("needs_manual_grade"):
+                    score, passed, message = None, "to be graded by hand", ""
+                else:
+                    passed, message = "graded by hand", comment
             else:
-                message = ""
+                message = f"{errors[-1].get('ename', '')}: {errors[-1].get('evalue', '')}" if errors else ""
+                passed = "passed" if not errors and score == points else ("failed" if errors else "—")
             if len(message) > self.max_message:
                 message = message[: self.max_message] + " …"
-            passed = "passed" if not errors and score == points else ("failed" if errors else "—")
             total += float(score or 0)
             maximum += points
             shown = "" if score is None else f"{float(score):g}"

@@ -25,7 +25,7 @@ from typing import Any, Iterator
 import jsonschema
 from nbgrader.api import Gradebook
 
-__all__ = ["GradebookWriter", "NBGRADER_GRADEBOOK_USERS"]
+__all__ = ["GradebookWriter", "NBGRADER_GRADEBOOK_USERS", "grade_by_hand"]
 
 # nbgrader's modules that open a Gradebook of their own (by the name ``Gradebook`` they import).
 NBGRADER_GRADEBOOK_USERS = (
@@ -33,6 +33,31 @@ NBGRADER_GRADEBOOK_USERS = (
     "nbgrader.preprocessors.getgrades", "nbgrader.preprocessors.latesubmissions",
     "nbgrader.preprocessors.overwritekernelspec", "nbgrader.preprocessors.savecells",
 )
+
+
+def grade_by_hand(gb: Gradebook, assignment: str, notebook: str, student: str, cell: str,
+                  score: float | None, comment: str | None = None, extra_credit: float | None = None) -> None:
+    """Enter a score (and a comment) for one graded cell of a submission, as the formgrader does.
+
+    The formgrader's handlers (nbgrader 0.9.6, ``server_extensions/formgrader/apihandlers.py``) set
+    ``Grade.manual_score`` and ``Grade.extra_credit``, mark the grade as needing manual grading only
+    when it has neither a manual nor an automatic score, and set ``Comment.manual_comment``; this
+    writes the same rows, for grading written answers from a script (e.g. scores in a spreadsheet).
+    ``score=None`` clears the manual score (the automatic one counts again).  A manual score takes
+    precedence over the autograder's, and ``autograde`` (nbgrader's or ``course-grade``'s) never
+    overwrites it.  ``comment`` is for answer cells only (cells with ``solution`` in their metadata).
+    """
+    grade = gb.find_grade(cell, notebook, assignment, student)
+    if score is not None and not 0 <= float(score) <= float(grade.max_score):
+        raise ValueError(f"grade_by_hand: score {score} for cell '{cell}' of {student}'s {assignment}/{notebook} "
+                         f"is outside 0 .. {grade.max_score:g}, the cell's points")
+    grade.manual_score = None if score is None else float(score)
+    grade.extra_credit = None if extra_credit is None else float(extra_credit)
+    grade.needs_manual_grade = grade.manual_score is None and grade.auto_score is None
+    gb.db.commit()
+    if comment is not None:
+        gb.find_comment(cell, notebook, assignment, student).manual_comment = comment
+        gb.db.commit()
 
 
 class _Lent:

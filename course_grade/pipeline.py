@@ -496,8 +496,12 @@ class Course:
                     errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
                     message = f"{errors[-1].get('ename')}: {errors[-1].get('evalue')}" if errors else ""
                     key = gid if len(self.notebook_names) == 1 else f"{name}/{gid}"
-                    cells[key] = {"score": grade.score, "max_score": grade.max_score,
-                                  "passed": not errors and grade.score == grade.max_score,
+                    passed = not errors and grade.score == grade.max_score
+                    if utils.is_solution(cell):  # an answer graded by hand: neither passed nor failed
+                        passed = None
+                        message = ("to be graded by hand" if grade.needs_manual_grade and grade.manual_score is None
+                                   else "graded by hand")
+                    cells[key] = {"score": grade.score, "max_score": grade.max_score, "passed": passed,
                                   "needs_manual_grade": grade.needs_manual_grade,
                                   "message": message[:2000]}
         flags = sorted({e["kind"] for e in events if e.get("kind") in ("limit", "died", "tampering", "restored",
@@ -527,7 +531,7 @@ class Course:
                  f"submission hash: {report['hash']}", ""]
         lines.append("tests:")
         for gid, cell in report["cells"].items():
-            status = "pass" if cell["passed"] else "FAIL"
+            status = "hand" if cell["passed"] is None else ("pass" if cell["passed"] else "FAIL")
             lines.append(f"  {status} {gid}: {cell['score'] if cell['score'] is not None else '-'} / "
                          f"{cell['max_score']:g}" + (f"  {cell['message']}" if cell["message"] else ""))
         if report["notes"]:
@@ -556,6 +560,13 @@ class Course:
             resources = self._resources(student, name)
             with self.writer.lent():
                 nb, resources = GetGrades(parent=self.app)(nb, resources)
+            with self.writer.open() as gb:
+                waiting = {g.name for g in gb.find_submission_notebook(name, self.assignment, student).grades
+                           if g.needs_manual_grade and g.manual_score is None}
+            for cell in nb.cells:  # answers still to be graded by hand: the summary says so instead of "0"
+                meta = cell.get("metadata", {}).get("nbgrader", {})
+                if meta.get("solution") and meta.get("grade") and meta.get("grade_id") in waiting:
+                    cell.metadata.setdefault("course_grade", {})["needs_manual_grade"] = True
             notebooks.append({"name": name, "json": to_json(nb), "nbgrader": resources["nbgrader"]})
         return {"student": student, "notebooks": notebooks}
 

@@ -9,8 +9,11 @@ The end-to-end behaviour of ``course-grade`` is checked in ``test_grader_hostile
 """
 from __future__ import annotations
 
+import copy
+import csv
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -155,3 +158,125 @@ def test_a_renamed_notebook_is_found_by_the_grade_ids_in_its_cell_metadata(tmp_p
     (tmp_path / "broken.ipynb").write_text('{"cells": [{"metadata": {"nbgrader": {"grade_id": "a"')
     found, notes = find_notebook(tmp_path, "assignment", release, set())
     assert found == tmp_path / "my copy.ipynb", notes
+
+
+# ---------------------------------------------------------------- written answers graded by hand
+
+def _tiny_source() -> nbformat.NotebookNode:
+    """An assignment with one function, its test and one written answer graded by hand (5 + 5 points)."""
+    def meta(grade_id: str, *, grade=False, solution=False, locked=False, points=None) -> dict:
+        nbgrader = {"grade": grade, "grade_id": grade_id, "locked": locked, "schema_version": 3,
+                    "solution": solution, "task": False}
+        return {"nbgrader": nbgrader if points is None else {**nbgrader, "points": points}}
+
+    return nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_code_cell("import math", metadata=meta("imports", locked=True)),
+        nbformat.v4.new_code_cell("def double(x):\n    ### BEGIN SOLUTION\n    return 2 * x\n    ### END SOLUTION",
+                                  metadata=meta("double", solution=True)),
+        nbformat.v4.new_code_cell("assert double(3) == 6, 'double(3) should be 6'",
+                                  metadata=meta("test_double", grade=True, locked=True, points=5)),
+        nbformat.v4.new_markdown_cell("### Why double? (5 points, graded by hand)"),
+        nbformat.v4.new_markdown_cell("### BEGIN SOLUTION\nA model answer.\n### END SOLUTION",
+                                      metadata=meta("why", grade=True, solution=True, points=5)),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}})
+
+
+def _cli(course: Path, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+               PYTHONPATH=os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])))
+    proc = subprocess.run([sys.executable, "-m", *args], cwd=course, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, f"`{' '.join(args)}` failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def _page(course: Path, student: str) -> dict:
+    """The feedback page: its grading summary (test cell -> (points, result, message)) and its visible text."""
+    import html
+    import re
+
+    text = (course / "feedback" / student / "tiny" / "tiny.html").read_text()
+    rows = re.findall(r"<tr>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*<td>(.*?)</td>\s*</tr>", text, re.S)
+    summary = {html.unescape(row[0]): tuple(html.unescape(c).strip() for c in row[1:]) for row in rows}
+    return {"summary": summary, "text": html.unescape(re.sub(r"<[^>]+>", "", text))}
+
+
+@pytest.fixture(scope="module")
+def hand_graded_course(tmp_path_factory) -> dict:
+    """``course-grade``, then grades by hand, then a re-grade of one student, feedback again, export again."""
+    from nbgrader.api import Gradebook
+
+    from course_grade.gradebook import grade_by_hand
+
+    course = tmp_path_factory.mktemp("hand") / "course"
+    (course / "solutions" / "tiny").mkdir(parents=True)
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    nbformat.write(_tiny_source(), course / "solutions" / "tiny" / "tiny.ipynb")
+    _cli(course, "nbgrader", "generate_assignment", "tiny", "--force")
+    release = nbformat.read(course / "assignments" / "tiny" / "tiny.ipynb", as_version=4)
+    for student, code in (("alice", "def double(x):\n    return x + x"), ("bob", "def double(x):\n    return x")):
+        nb = copy.deepcopy(release)
+        nb.cells[1].source = code
+        nb.cells[4].source = f"{student}'s answer: doubling is what the exercise asks."
+        (course / "submitted" / student / "tiny").mkdir(parents=True)
+        nbformat.write(nb, course / "submitted" / student / "tiny" / "tiny.ipynb")
+
+    grading = ("course_grade", "tiny", "--workers", "1", "--no-progress")
+    _cli(course, *grading)
+    out = course / "grading" / "tiny"
+    first = {"state": json.loads((out / "state" / "alice.json").read_text()),
+             "log": (out / "logs" / "alice.log").read_text(), "page": _page(course, "alice"),
+             "json": json.loads((out / "grades.json").read_text())}
+
+    db = f"sqlite:///{course / 'gradebook.db'}"
+    entered = {"alice": (4.0, "Right, and say why it matters."), "bob": (1.0, "Only half an argument.")}
+    with Gradebook(db) as gb:
+        for student, (score, comment) in entered.items():
+            grade_by_hand(gb, "tiny", "tiny", student, "why", score, comment)
+        with pytest.raises(ValueError, match=r"score 6 .* outside 0 \.\. 5"):
+            grade_by_hand(gb, "tiny", "tiny", "bob", "why", 6)
+
+    _cli(course, *grading, "--force", "--student", "alice")      # alice is graded again
+    _cli(course, "nbgrader", "generate_feedback", "tiny", "--force")  # bob's page shows the grade by hand
+    _cli(course, *grading, "--no-feedback")                          # skips both, exports again
+    with Gradebook(db) as gb:
+        kept = {s: (gb.find_grade("why", "tiny", "tiny", s).manual_score,
+                    gb.find_comment("why", "tiny", "tiny", s).manual_comment) for s in entered}
+    with open(out / "grades.csv", newline="") as f:
+        rows = {row["student_id"]: row for row in csv.DictReader(f)}
+    return {"first": first, "entered": entered, "kept": kept, "rows": rows,
+            "json": json.loads((out / "grades.json").read_text()),
+            "pages": {s: _page(course, s) for s in entered}}
+
+
+def test_course_grade_leaves_written_answers_to_the_instructor(hand_graded_course: dict):
+    first = hand_graded_course["first"]
+    why = first["state"]["cells"]["why"]
+    assert (why["passed"], why["needs_manual_grade"], why["message"]) == (None, True, "to be graded by hand")
+    assert first["state"]["cells"]["test_double"]["passed"] is True
+    assert "hand why:" in first["log"] and "FAIL why" not in first["log"]
+    assert first["page"]["summary"]["why"] == ("/ 5", "to be graded by hand", ""), first["page"]["summary"]
+    alice = next(s for s in first["json"]["students"] if s["student_id"] == "alice")
+    assert alice["cells"]["why"]["message"] == "to be graded by hand" and alice["needs_manual_grade"]
+
+
+def test_course_grade_keeps_grades_by_hand_when_grading_again(hand_graded_course: dict):
+    assert hand_graded_course["kept"] == hand_graded_course["entered"]
+
+
+def test_course_grade_exports_grades_by_hand(hand_graded_course: dict):
+    rows, entered = hand_graded_course["rows"], hand_graded_course["entered"]
+    assert (float(rows["alice"]["why"]), float(rows["alice"]["score"])) == (4.0, 5.0 + 4.0)
+    assert (float(rows["bob"]["why"]), float(rows["bob"]["score"])) == (1.0, 0.0 + 1.0)
+    students = {s["student_id"]: s for s in hand_graded_course["json"]["students"]}
+    for student, (score, comment) in entered.items():
+        why = students[student]["cells"]["why"]
+        assert (why["score"], why["comment"], why["message"], why["passed"]) == (score, comment, "graded by hand", None)
+
+
+def test_feedback_shows_grades_and_comments_by_hand(hand_graded_course: dict):
+    """alice's page written by ``course-grade`` when it graded her again, bob's by ``nbgrader generate_feedback``."""
+    for student, (score, comment) in hand_graded_course["entered"].items():
+        page = hand_graded_course["pages"][student]
+        assert page["summary"]["why"] == (f"{score:g} / 5", "graded by hand", comment), page["summary"]
+        assert f"Written response (Score: {score} / 5.0)" in page["text"] and f"Comments: {comment}" in page["text"]

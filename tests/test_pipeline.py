@@ -26,7 +26,14 @@ The submissions of every assignment:
 
 Written answers are graded by hand: their cells (``grade`` and ``solution`` in
 nbgrader's metadata, usually Markdown) count towards the 100 points of an
-assignment, and autograde leaves them for the instructor.
+assignment, and autograde leaves them for the instructor.  Every student but
+``blank`` writes the model answers in.  For each assignment that has written
+answers, a copy of the graded course then goes through the instructor's flow:
+scores and comments entered by hand for ``reference`` and ``noisy`` (the
+formgrader's writes, ``course_grade.gradebook.grade_by_hand``), a late
+submission autograded (the others are skipped) and ``reference`` graded again
+with ``--force``, then ``generate_feedback --force`` and ``export``: no grade by
+hand is lost, and the feedback pages and ``grades.csv`` include them.
 """
 from __future__ import annotations
 
@@ -104,8 +111,12 @@ def students(assignment: str) -> list[str]:
 
 
 def pytest_generate_tests(metafunc):
-    """Each test runs once per assignment (and once per submission where it takes ``student``)."""
-    if "student" in metafunc.fixturenames:
+    """Each test runs once per assignment (and once per submission where it takes ``student``); the tests
+    of grading by hand run for the assignments that have written answers."""
+    if "hand_graded" in metafunc.fixturenames:
+        metafunc.parametrize("assignment", [pytest.param(a, marks=_chapter(a), id=a) for a in ASSIGNMENTS
+                                            if manual_cells(source_notebook(a))])
+    elif "student" in metafunc.fixturenames:
         metafunc.parametrize(("assignment", "student"), [
             pytest.param(a, s, marks=_chapter(a), id=f"{a}-{s}") for a in ASSIGNMENTS for s in students(a)])
     elif "assignment" in metafunc.fixturenames:
@@ -145,6 +156,13 @@ def manual_cells(source: nbformat.NotebookNode) -> dict[str, float]:
     """grade_id -> points of every answer graded by hand (a written answer, Markdown or code)."""
     meta = [cell.metadata.get("nbgrader", {}) for cell in source.cells]
     return {m["grade_id"]: float(m["points"]) for m in meta if m.get("grade") and m.get("solution")}
+
+
+def written_answers(source: nbformat.NotebookNode) -> dict[str, str]:
+    """grade_id -> the model answer (without the solution markers) of every answer graded by hand."""
+    return {cell.metadata.nbgrader["grade_id"]: "\n".join(line for line in cell.source.splitlines()
+                                                           if line.strip() not in SOLUTION_MARKERS)
+            for cell in source.cells if cell.metadata.get("nbgrader", {}).get("grade_id") in manual_cells(source)}
 
 
 def _names(code: str | ast.AST) -> set[str]:
@@ -220,6 +238,16 @@ def fill(release: nbformat.NotebookNode, codes: dict[str, str] | None) -> nbform
     return nb
 
 
+def answer(nb: nbformat.NotebookNode, answers: dict[str, str]) -> nbformat.NotebookNode:
+    """``nb`` with the answers graded by hand written in (every student but ``blank`` writes them)."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return nb
+
+
 # ---------------------------------------------------------------- running nbgrader
 
 def run_nbgrader(course: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess:
@@ -264,10 +292,12 @@ def grade(assignment: str, course: Path) -> Graded:
     run_nbgrader(course, "generate_assignment", assignment, "--force")
     source, release = source_notebook(assignment, course), release_notebook(assignment, course)
     expected = expectations(source, assignment)
+    written = written_answers(source)
     for student, plan in expected.items():
         folder = course / "submitted" / student / assignment
         folder.mkdir(parents=True)
-        nbformat.write(fill(release, plan.codes), folder / f"{assignment}.ipynb")
+        submission = fill(release, plan.codes) if plan.codes is None else answer(fill(release, plan.codes), written)
+        nbformat.write(submission, folder / f"{assignment}.ipynb")
 
     start = time.perf_counter()
     run_nbgrader(course, "autograde", assignment)
@@ -483,3 +513,163 @@ def test_feedback_shows_no_hidden_tests(assignment: str, student: str, graded: G
     assert hidden, f"{assignment} has no hidden tests"
     leaked = [line for line in hidden if line in text]
     assert not leaked, f"the feedback of {student} shows hidden tests, e.g. {leaked[:3]}"
+
+
+# ---------------------------------------------------------------- written answers graded by hand
+#
+# The instructor's flow after autograde: grades and comments entered in the formgrader (here through
+# nbgrader's Gradebook API, exactly as the formgrader's handlers write them), then generate_feedback and
+# export.  Autograde run again afterwards (a late submission arrives; a submission is re-graded with
+# --force) must not lose a grade entered by hand.
+
+LATE = "late"  # a submission that arrives after the grading by hand: written answers, no code
+HAND = {  # student -> the score given by hand for a written answer worth `points` (half points)
+    "reference": lambda points: round(points * 0.8 * 2) / 2,
+    "noisy": lambda points: round(points * 0.4 * 2) / 2,
+}
+
+
+def hand_comment(student: str, index: int) -> str:
+    return f"Remark {index + 1} for {student}: a clear argument, but one step needs a sentence more."
+
+
+class HandGraded(NamedTuple):
+    written: dict[str, float]                       # written answer -> points
+    autograded: dict[str, dict[str, tuple]]         # student -> cell -> gradebook row, after autograde
+    entered: dict[str, dict[str, tuple[float, str]]]  # student -> cell -> (score, comment) entered by hand
+    after: dict[str, dict[str, tuple]]              # the same after grading by hand and autograding again
+    feedback: dict[str, str]                        # student -> visible text of the final feedback page
+    export: dict[str, dict[str, str]]               # student -> row of the final grades.csv
+    auto_points: dict[str, float]                   # student -> autograded points (from the first grading)
+
+
+def _gradebook_written(course: Path, assignment: str, cells, students) -> dict[str, dict[str, tuple]]:
+    """student -> written answer -> (auto_score, manual_score, needs_manual_grade, auto_comment,
+    manual_comment, score), as the gradebook holds them."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {student: {cell: _written_row(gb, assignment, student, cell) for cell in cells}
+                for student in students}
+
+
+def _written_row(gb, assignment: str, student: str, cell: str) -> tuple:
+    grade = gb.find_grade(cell, assignment, assignment, student)
+    comment = gb.find_comment(cell, assignment, assignment, student)
+    return (grade.auto_score, grade.manual_score, grade.needs_manual_grade, comment.auto_comment,
+            comment.manual_comment, grade.score)
+
+
+@pytest.fixture(scope="session")
+def _hand_graded_courses() -> dict[str, HandGraded]:
+    return {}
+
+
+@pytest.fixture
+def hand_graded(assignment: str, graded: Graded, _hand_graded_courses: dict[str, HandGraded],
+                tmp_path_factory) -> HandGraded:
+    """The graded course of ``assignment`` graded by hand too, built once per session."""
+    if assignment not in _hand_graded_courses:
+        _hand_graded_courses[assignment] = grade_written_answers(assignment, graded, tmp_path_factory)
+    return _hand_graded_courses[assignment]
+
+
+def grade_written_answers(assignment: str, graded: Graded, tmp_path_factory) -> HandGraded:
+    """A copy of the graded course, then: grades entered by hand (the formgrader's writes, through nbgrader's
+    Gradebook API: ``course_grade.gradebook.grade_by_hand``), a late submission autograded, the reference
+    re-graded with ``--force``, feedback generated again, export."""
+    from nbgrader.api import Gradebook
+
+    from course_grade.gradebook import grade_by_hand
+
+    source = source_notebook(assignment)
+    written = manual_cells(source)
+    course = tmp_path_factory.mktemp(f"hand_{assignment}") / "course"
+    shutil.copytree(graded.course, course)
+    students = list(graded.expected)
+    autograded = _gradebook_written(course, assignment, written, students)
+
+    entered: dict[str, dict[str, tuple[float, str]]] = {}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student, score_of in HAND.items():
+            entered[student] = {cell: (score_of(points), hand_comment(student, i))
+                                for i, (cell, points) in enumerate(written.items())}
+            for cell, (score, comment) in entered[student].items():
+                grade_by_hand(gb, assignment, assignment, student, cell, score, comment)
+
+    folder = course / "submitted" / LATE / assignment
+    folder.mkdir(parents=True)
+    late = answer(release_notebook(assignment, course), written_answers(source))
+    nbformat.write(late, folder / f"{assignment}.ipynb")
+    plain = run_nbgrader(course, "autograde", assignment)  # grades the late submission, skips the others
+    forced = run_nbgrader(course, "autograde", assignment, "--force", "--student", "reference")
+    skipped = "Skipping existing assignment"
+    assert skipped in plain.stdout + plain.stderr, "a plain autograde re-ran the submissions graded before"
+    assert "Removing existing" in forced.stdout + forced.stderr, "autograde --force did not grade again"
+    run_nbgrader(course, "generate_feedback", assignment, "--force")
+    run_nbgrader(course, "export")
+
+    after = _gradebook_written(course, assignment, written, students + [LATE])
+    feedback = {}
+    for student in students + [LATE]:
+        page = course / "feedback" / student / assignment / f"{assignment}.html"
+        feedback[student] = _visible_text(page.read_text()) if page.is_file() else ""
+    with open(course / "grades.csv", newline="") as f:
+        export = {row["student_id"]: row for row in csv.DictReader(f)}
+    tests = graded_cells(source)
+    auto_points = {student: sum(plan.points(cell, p) for cell, (p, _) in tests.items())
+                   for student, plan in graded.expected.items()}
+    return HandGraded(written, autograded, entered, after, feedback, export, auto_points)
+
+
+def _score_text(score: float, points: float) -> str:
+    """How nbgrader's feedback page writes a cell's score (``| float | round(2)``)."""
+    return f"Score: {round(float(score), 2)} / {round(float(points), 2)}"
+
+
+def test_written_answers_wait_for_the_instructor(hand_graded: HandGraded):
+    """After autograde, an answered written question needs grading by hand; an unanswered one scores 0."""
+    for student, cells in hand_graded.autograded.items():
+        for cell, (auto, manual, needs, auto_comment, _, score) in cells.items():
+            if student == "blank":  # the release as it was: nbgrader gives 0 and says so
+                assert (auto, needs, auto_comment, score) == (0, False, "No response.", 0), (student, cell)
+            else:
+                assert auto is None and manual is None and needs, (
+                    f"{student}: {cell} should wait for grading by hand, got auto_score {auto}, needs {needs}")
+
+
+def test_grades_by_hand_survive_autograde_run_again(hand_graded: HandGraded):
+    """A plain autograde (a late submission) skips graded students; --force grades one again: neither loses
+    a score or comment entered by hand (nbgrader keeps ``manual_score``; after --force it asks for a review)."""
+    for student, cells in hand_graded.entered.items():
+        for cell, (score, comment) in cells.items():
+            _, manual, needs, _, manual_comment, total = hand_graded.after[student][cell]
+            assert (manual, manual_comment, total) == (score, comment, score), (
+                f"{student}: {cell} had {score} and {comment!r} entered by hand, now {manual}, {manual_comment!r}")
+            assert needs == (student == "reference"), (
+                f"{student}: {cell}: needs_manual_grade {needs} (only the re-graded reference asks for a review)")
+    for cell, (auto, manual, needs, *_) in hand_graded.after[LATE].items():
+        assert auto is None and manual is None and needs, f"{LATE}: {cell} should wait for grading by hand"
+
+
+def test_feedback_shows_grades_and_comments_by_hand(hand_graded: HandGraded):
+    for student, cells in hand_graded.entered.items():
+        page = hand_graded.feedback[student]
+        for cell, (score, comment) in cells.items():
+            assert _score_text(score, hand_graded.written[cell]) in page, (
+                f"{student}: the feedback does not show {cell}'s score {score} of {hand_graded.written[cell]}")
+            assert comment in page, f"{student}: the feedback does not show the comment on {cell}"
+    assert hand_graded.feedback[LATE], f"no feedback for {LATE}"
+
+
+def test_export_totals_include_grades_by_hand(hand_graded: HandGraded):
+    rows = hand_graded.export
+    assert set(rows) == set(hand_graded.auto_points) | {LATE}
+    total = hand_graded.auto_points["reference"] + sum(hand_graded.written.values())  # every point of the assignment
+    for student, auto in hand_graded.auto_points.items():
+        by_hand = sum(score for score, _ in hand_graded.entered.get(student, {}).values())
+        assert float(rows[student]["score"]) == auto + by_hand, (
+            f"{student}: exported {rows[student]['score']}, expected {auto:g} autograded + {by_hand:g} by hand")
+        assert float(rows[student]["max_score"]) == total
+    assert float(rows["reference"]["score"]) == total - sum(
+        p - score for (score, _), p in zip(hand_graded.entered["reference"].values(), hand_graded.written.values()))
