@@ -354,6 +354,25 @@ def test_chapter1_has_figures_and_executed_outputs(visit):
     assert counts["outputs"] >= 10, f"cells do not seem to have been executed: {counts}"
 
 
+_INDEX_JS = r"""
+const article = document.querySelector('article');
+return {links: Array.from(article.querySelectorAll('a[href]')).map(a => a.href),
+        headings: Array.from(article.querySelectorAll('h2')).map(h => h.textContent.replace(/[#¶]/g, '').trim())};
+"""
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_index_lists_its_sections_and_has_the_summary(base_url, browser, chapter):
+    """A chapter's index page links, in its text (not only in the sidebar), to every one of
+    its section pages, and keeps the chapter's summary."""
+    open_page(browser, base_url, chapter)
+    found = browser.execute_script(_INDEX_JS)
+    targets = {urldefrag(link)[0] for link in found["links"]}
+    missing = [page for page in CHAPTER_PAGES[chapter][1:] if base_url + page not in targets]
+    assert not missing, f"{chapter}: the page does not link to its sections {missing}"
+    assert any(h.endswith("Summary") for h in found["headings"]), f"{chapter}: no Summary: {found['headings']}"
+
+
 # -- search (offline: the index is a local file) ---------------------------------------
 
 def search_hits(browser, base_url: str, query: str) -> list[str]:
