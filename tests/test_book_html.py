@@ -47,6 +47,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 CHAPTER1 = "book/ch1_backprop/index.html"
 CHAPTER2 = "book/ch2_conv/index.html"
+CHAPTER2_IM2COL = "book/ch2_conv/09_im2col.html"
 GLOSSARY = "book/glossary.html"
 BIBLIOGRAPHY = "book/references.html"
 PAGE_TIMEOUT_S = 30
@@ -70,10 +71,35 @@ def toc_pages() -> list[str]:
     return [str(Path(f).with_suffix("")) + ".html" for f in files]
 
 
+def toc_chapter_pages() -> dict[str, list[str]]:
+    """Each chapter of the table of contents (its index page) -> the built HTML files of the
+    chapter: the index page, then its section pages (``sections:``) in reading order."""
+    toc = yaml.safe_load((ROOT / "_toc.yml").read_text(encoding="utf8"))
+    found: dict[str, list[str]] = {}
+
+    def html(entry) -> str:
+        return str(Path(entry["file"]).with_suffix("")) + ".html"
+
+    def sections(entry):
+        for section in entry.get("sections") or []:
+            yield html(section)
+            yield from sections(section)
+
+    for part in toc.get("parts") or [{"chapters": toc.get("chapters")}]:
+        for chapter in part.get("chapters") or []:
+            found[html(chapter)] = [html(chapter), *sections(chapter)]
+    return found
+
+
 PAGES = toc_pages()
 # The numbered chapters (book/chN_*/index.html), in the order of the table of contents:
-# every chapter gets the checks of numbering, exercises, glossary links and citations.
+# every chapter gets the checks of numbering, exercises, glossary links and citations,
+# over all its pages (a chapter split into section pages has one page per section).
 CHAPTERS = [page for page in PAGES if re.match(r"book/ch\d+_[^/]+/index\.html$", page)]
+CHAPTER_PAGES = {chapter: pages for chapter, pages in toc_chapter_pages().items() if chapter in CHAPTERS}
+# Pages that end with exercises: every section page, and a chapter's index page when the
+# chapter has no sections.
+EXERCISE_PAGES = [page for chapter in CHAPTERS for page in (CHAPTER_PAGES[chapter][1:] or [chapter])]
 # Pages Sphinx generates beside those of the table of contents.
 GENERATED_PAGES = ["search.html", "genindex.html"]
 # Screenshots: artifacts/<name>.png (top of the page) and <name>_full.png (whole page).
@@ -256,6 +282,13 @@ def test_toc_lists_chapter_1():
     assert CHAPTER1 in PAGES, f"_toc.yml should list chapter 1; pages found: {PAGES}"
 
 
+def test_toc_lists_the_sections_of_chapters_2_and_3():
+    for chapter in (CHAPTER2, "book/ch3_layers/index.html"):
+        pages = CHAPTER_PAGES[chapter]
+        assert len(pages) > 5 and all(page in PAGES for page in pages), pages
+    assert CHAPTER2_IM2COL in CHAPTER_PAGES[CHAPTER2]
+
+
 @pytest.mark.parametrize("page", PAGES + GENERATED_PAGES)
 def test_page_loads_without_console_errors(visit, page):
     report = visit(page)
@@ -321,6 +354,25 @@ def test_chapter1_has_figures_and_executed_outputs(visit):
     assert counts["outputs"] >= 10, f"cells do not seem to have been executed: {counts}"
 
 
+_INDEX_JS = r"""
+const article = document.querySelector('article');
+return {links: Array.from(article.querySelectorAll('a[href]')).map(a => a.href),
+        headings: Array.from(article.querySelectorAll('h2')).map(h => h.textContent.replace(/[#¶]/g, '').trim())};
+"""
+
+
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_index_lists_its_sections_and_has_the_summary(base_url, browser, chapter):
+    """A chapter's index page links, in its text (not only in the sidebar), to every one of
+    its section pages, and keeps the chapter's summary."""
+    open_page(browser, base_url, chapter)
+    found = browser.execute_script(_INDEX_JS)
+    targets = {urldefrag(link)[0] for link in found["links"]}
+    missing = [page for page in CHAPTER_PAGES[chapter][1:] if base_url + page not in targets]
+    assert not missing, f"{chapter}: the page does not link to its sections {missing}"
+    assert any(h.endswith("Summary") for h in found["headings"]), f"{chapter}: no Summary: {found['headings']}"
+
+
 # -- search (offline: the index is a local file) ---------------------------------------
 
 def search_hits(browser, base_url: str, query: str) -> list[str]:
@@ -345,7 +397,7 @@ def test_search_finds_chapter1(base_url, browser):
 
 def test_search_finds_the_conv_layer_page_for_im2col(base_url, browser):
     hits = search_hits(browser, base_url, "im2col")
-    assert any(CHAPTER2 in h for h in hits), f"search for 'im2col' returned {hits}"
+    assert any(CHAPTER2_IM2COL in h for h in hits), f"search for 'im2col' returned {hits}"
 
 
 def test_search_finds_the_glossary_for_a_chinese_term(base_url, browser):
@@ -367,17 +419,33 @@ return {
 """
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
-def test_chapter_sections_figures_equations_exercises_are_numbered(base_url, browser, page):
-    number = CHAPTERS.index(page) + 1
-    open_page(browser, base_url, page)
-    found = browser.execute_script(_NUMBERS_JS)
-    assert found["title"] == [f"{number}."], found
-    for kind, prefix in (("sections", f"{number}."), ("figures", f"Fig. {number}."),
-                         ("equations", f"({number}."), ("exercises", f"Exercise {number}.")):
-        assert found[kind], f"{page}: no numbered {kind}"
-        wrong = [t for t in found[kind] if not t.startswith(prefix)]
-        assert not wrong, f"{page}: {kind} not numbered {prefix}k: {wrong}"
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_sections_figures_equations_exercises_are_numbered(base_url, browser, chapter):
+    """The chapter's index page is numbered N., its k-th section page N.k. and that page's
+    headings N.k.j.  Figures, equations and exercises are numbered N.1, N.2, ... through
+    the whole chapter, across its pages, each number once and none skipped."""
+    number = CHAPTERS.index(chapter) + 1
+    numbered: dict[str, list[str]] = {"figures": [], "equations": [], "exercises": []}
+    for k, page in enumerate(CHAPTER_PAGES[chapter]):
+        open_page(browser, base_url, page)
+        found = browser.execute_script(_NUMBERS_JS)
+        title = f"{number}." if k == 0 else f"{number}.{k}."
+        assert found["title"] == [title], f"{page}: expected the title numbered {title}: {found}"
+        wrong = [t for t in found["sections"] if not t.startswith(title)]
+        assert not wrong, f"{page}: headings not numbered {title}j: {wrong}"
+        if k:
+            assert found["sections"], f"{page}: no numbered headings"
+        for kind in numbered:
+            numbered[kind] += [(page, t) for t in found[kind]]
+    for kind, (prefix, suffix) in {"figures": (f"Fig. {number}.", ""), "equations": (f"({number}.", ")"),
+                                   "exercises": (f"Exercise {number}.", "")}.items():
+        assert numbered[kind], f"{chapter}: no numbered {kind} on any page of the chapter"
+        wrong = [f"{page}: {t}" for page, t in numbered[kind] if not t.startswith(prefix)]
+        assert not wrong, f"{chapter}: {kind} not numbered {prefix}k:\n" + "\n".join(wrong)
+        counts = [int(re.match(re.escape(prefix) + r"(\d+)", t).group(1)) for _, t in numbered[kind]]
+        assert counts == list(range(1, len(counts) + 1)), \
+            f"{chapter}: {kind} should be numbered {prefix}1, {prefix}2, ... in page order: " + \
+            ", ".join(f"{page.rsplit('/', 1)[-1]} {t}" for page, t in numbered[kind])
 
 
 _SOLUTIONS_JS = r"""
@@ -396,14 +464,17 @@ return {
 """
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
+@pytest.mark.parametrize("page", EXERCISE_PAGES)
 def test_exercises_keep_their_solutions_folded(base_url, browser, page):
+    """Every section page ends with its own exercises (a chapter without sections has at
+    least three); each exercise has a solution, folded until its toggle is clicked."""
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support.ui import WebDriverWait
 
     open_page(browser, base_url, page)
     found = browser.execute_script(_SOLUTIONS_JS)
-    assert found["exercises"] >= 3 and found["solutions"] == found["exercises"], found
+    least = 3 if page in CHAPTERS else 1
+    assert found["exercises"] >= least and found["solutions"] == found["exercises"], f"{page}: {found}"
     assert found["toggles"] == found["solutions"], f"{page}: every solution needs a toggle button: {found}"
     assert found["open"] == 0, f"{page}: solutions must start hidden: {found}"
     button = browser.find_element(By.CSS_SELECTOR, "article div.solution button.toggle-button")
@@ -427,15 +498,19 @@ def test_bibliography_lists_the_papers_the_course_uses(base_url, browser):
     assert not missing, f"the bibliography lacks {missing}"
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
-def test_chapter_links_terms_to_the_glossary_and_cites_papers(base_url, browser, page):
-    open_page(browser, base_url, page)
-    found = browser.execute_script(
-        "return {terms: Array.from(document.querySelectorAll('article a[href*=\"glossary.html#term-\"]'))"
-        "                    .map(a => a.textContent.trim()),"
-        "        cites: document.querySelectorAll('article .bibtex-citation a[href*=\"references.html#\"]').length};")
-    assert len(found["terms"]) >= 8, f"{page}: too few links to the glossary: {found['terms']}"
-    assert found["cites"] >= 3, f"{page}: expected citations linking to the bibliography, found {found['cites']}"
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_chapter_links_terms_to_the_glossary_and_cites_papers(base_url, browser, chapter):
+    terms, cites = [], 0
+    for page in CHAPTER_PAGES[chapter]:
+        open_page(browser, base_url, page)
+        found = browser.execute_script(
+            "return {terms: Array.from(document.querySelectorAll('article a[href*=\"glossary.html#term-\"]'))"
+            "                    .map(a => a.textContent.trim()),"
+            "        cites: document.querySelectorAll('article .bibtex-citation a[href*=\"references.html#\"]').length};")
+        terms += found["terms"]
+        cites += found["cites"]
+    assert len(terms) >= 8, f"{chapter}: too few links to the glossary: {terms}"
+    assert cites >= 3, f"{chapter}: expected citations linking to the bibliography, found {cites}"
 
 
 # -- links, downloads and launch buttons (fetched over HTTP, parsed in Python) -------------
@@ -617,21 +692,26 @@ Promise.all(images.map(img => img.decode().catch(() => null))).then(() => done({
 """
 
 
-@pytest.mark.parametrize("page", CHAPTERS)
-def test_dark_theme_keeps_figures_legible(base_url, browser, page):
+@pytest.mark.parametrize("chapter", CHAPTERS)
+def test_dark_theme_keeps_figures_legible(base_url, browser, chapter):
     """Figures are drawn in dark ink on white or on a transparent background; in the dark
-    theme every one must still sit on a light background.  Saves artifacts/<chapter>_dark.png."""
-    open_page(browser, base_url, page)
+    theme every one must still sit on a light background, on every page of the chapter.
+    Saves artifacts/<chapter>_dark.png (the index page) and <chapter>_<section>_dark.png."""
+    open_page(browser, base_url, chapter)
     browser.execute_script("localStorage.setItem('mode', 'dark'); localStorage.setItem('theme', 'dark');")
     try:
-        open_page(browser, base_url, page)
-        found = browser.execute_async_script(_LEGIBILITY_JS)
-        assert found["theme"] == "dark", f"{page}: the dark theme did not apply ({found['theme']})"
-        assert found["page"] < 0.1, f"{page}: the page background is not dark ({found['page']:.2f})"
-        assert len(found["images"]) >= 5, f"{page}: expected the chapter's figures: {found['images']}"
-        unreadable = [i for i in found["images"] if i["transparent"] > 0.01 and i["behind"] < 0.5]
-        assert not unreadable, f"{page}: transparent figures on a dark background: {unreadable}"
-        save_screenshots(browser, page.split("/")[1] + "_dark")
+        images = 0
+        for page in CHAPTER_PAGES[chapter]:
+            open_page(browser, base_url, page)
+            found = browser.execute_async_script(_LEGIBILITY_JS)
+            assert found["theme"] == "dark", f"{page}: the dark theme did not apply ({found['theme']})"
+            assert found["page"] < 0.1, f"{page}: the page background is not dark ({found['page']:.2f})"
+            unreadable = [i for i in found["images"] if i["transparent"] > 0.01 and i["behind"] < 0.5]
+            assert not unreadable, f"{page}: transparent figures on a dark background: {unreadable}"
+            images += len(found["images"])
+            name = Path(page).with_suffix("").parts[1:]
+            save_screenshots(browser, "_".join(name[:-1] if name[-1] == "index" else name) + "_dark")
+        assert images >= 5, f"{chapter}: expected the chapter's figures, found {images} images on its pages"
     finally:
         browser.execute_script("localStorage.setItem('mode', 'light'); localStorage.setItem('theme', 'light');")
 

@@ -18,6 +18,38 @@ def test_import_has_no_side_effects():
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
+def test_digit_split_is_seeded_disjoint_and_scaled():
+    split = ld.digit_split()
+    again = ld.digit_split()
+    assert [tuple(t.shape) for t in split] == [(1200, 64), (1200,), (597, 64), (597,)]
+    assert all(torch.equal(a, b) for a, b in zip(split, again))
+    assert split.X_train.dtype == torch.float32 and 0 <= split.X_train.min() and split.X_train.max() == 1
+    assert set(split.y_train.tolist()) == set(range(10))
+    rows = {tuple(r) for r in torch.cat([split.X_train, split.X_test]).tolist()}
+    assert len(rows) > 1700                                     # every example once (few exact repeats)
+    other = ld.digit_split(100, seed=1)
+    assert len(other.X_train) == 100 and not torch.equal(other.X_train, split.X_train[:100])
+
+
+@pytest.mark.parametrize("n_train", [0, 1797, 2.5, True])
+def test_digit_split_rejects_bad_sizes(n_train):
+    with pytest.raises(ValueError, match="n_train"):
+        ld.digit_split(n_train)
+
+
+def test_relative_difference():
+    a = torch.tensor([3.0, 4.0], dtype=torch.float64)
+    assert ld.relative_difference(a, a) == 0
+    assert ld.relative_difference(a, torch.zeros(2, dtype=torch.float64)) == 1
+    assert math.isclose(ld.relative_difference(a, a * 1.5), 0.5)
+    with pytest.raises(ValueError, match="same shape"):
+        ld.relative_difference(a, torch.zeros(3, dtype=torch.float64))
+    with pytest.raises(ValueError, match="all zeros"):
+        ld.relative_difference(torch.zeros(2), a.float())
+    with pytest.raises(TypeError, match="b must be a torch.Tensor"):
+        ld.relative_difference(a, [3.0, 4.0])
+
+
 @pytest.mark.parametrize("name", list(ld.ACTIVATIONS))
 def test_activation_table_derivatives_match_autograd(name):
     f, df = ld.ACTIVATIONS[name]

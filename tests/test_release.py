@@ -77,7 +77,7 @@ def _plant_solution_cell(release: Path) -> Path:
 def _plant_hidden_test_in_site(release: Path) -> Path:
     """A hidden-test line in a built page, split into highlighted tokens as Pygments writes it."""
     page = release / "_build" / "html" / "leak.html"
-    page.parent.mkdir(parents=True)
+    page.parent.mkdir(parents=True, exist_ok=True)   # the release holds _build/html once the book is built
     tokens = "".join(f'<span class="n">{html.escape(word)}</span> ' for word in _secret("hidden test").split())
     page.write_text(f"<html><body><pre>{tokens}</pre></body></html>")
     return page

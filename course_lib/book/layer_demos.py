@@ -4,6 +4,9 @@ The layers themselves live in :mod:`course_lib.functional` (forward/backward
 pairs) and :mod:`course_lib.nn` (modules); this module only combines them
 into the measurements the chapter shows:
 
+* :func:`digit_split` and :func:`relative_difference`: the chapter's data (scikit-learn's
+  digits, split once) and its one measure of how far a tensor is from another, shared
+  by the section pages, each of which runs on its own.
 * :func:`plot_activations`: activation functions and their derivatives side by side.
 * :func:`deep_mlp` and :func:`train_classifier`: a deep fully connected network
   of course_lib modules and a small, seeded training loop, for comparing
@@ -32,6 +35,9 @@ from .. import nn as ca
 from .._checks import check_tensor
 
 __all__ = [
+    "DigitSplit",
+    "digit_split",
+    "relative_difference",
     "ACTIVATIONS",
     "plot_activations",
     "Activation",
@@ -45,6 +51,58 @@ __all__ = [
     "all_masks",
     "thinned_network_logits",
 ]
+
+
+# ----------------------------------------------------------------------------
+# Data and a measure shared by the chapter's pages
+# ----------------------------------------------------------------------------
+
+class DigitSplit(NamedTuple):
+    """scikit-learn's digits split once into a training and a test set.
+
+    ``X_*: (N, 64)`` float32 pixel values in [0, 1] (the 8 x 8 images, flattened);
+    ``y_*: (N,)`` int64 labels 0-9.
+    """
+
+    X_train: torch.Tensor
+    y_train: torch.Tensor
+    X_test: torch.Tensor
+    y_test: torch.Tensor
+
+
+def digit_split(n_train: int = 1200, *, seed: int = 0) -> DigitSplit:
+    """The 1,797 digits of scikit-learn (nothing downloaded), in a seeded random order,
+    the first ``n_train`` for training and the rest for testing.
+
+    Args:
+        n_train: number of training examples, 1 to 1,796 (at least one is left to test).
+        seed: seed of the permutation; the same seed gives the same split.
+    Returns:
+        A :class:`DigitSplit` of CPU tensors.
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    if isinstance(n_train, bool) or not isinstance(n_train, int) or not 1 <= n_train < len(digits.data):
+        raise ValueError(f"n_train must be an integer from 1 to {len(digits.data) - 1}, got {n_train!r}")
+    X = torch.tensor(digits.data / 16.0, dtype=torch.float32)
+    y = torch.tensor(digits.target)
+    order = torch.randperm(len(X), generator=torch.Generator().manual_seed(seed))
+    train, test = order[:n_train], order[n_train:]
+    return DigitSplit(X[train], y[train], X[test], y[test])
+
+
+def relative_difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """``||a - b|| / ||a||`` (Frobenius norms): how far ``b`` is from ``a``, as a fraction
+    of ``a``'s size. ``a`` and ``b``: tensors of one shape; ``a`` must not be all zeros."""
+    check_tensor("a", a)
+    check_tensor("b", b)
+    if a.shape != b.shape:
+        raise ValueError(f"a and b must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    size = a.norm()
+    if size == 0:
+        raise ValueError("a is all zeros: a difference relative to it is undefined")
+    return float((a - b).norm() / size)
 
 
 # ----------------------------------------------------------------------------
