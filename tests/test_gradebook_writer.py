@@ -37,6 +37,10 @@ def synthetic_result(prepared, student: str, rng: random.Random, fail: float = 0
     notebooks, expected = [], {}
     for item in prepared.task["notebooks"]:
         nb: NotebookNode = from_json(item["json"])
+        for cell in nb.cells:  # written answers, left as released: 0 until the instructor grades them by hand
+            meta = cell.metadata.get("nbgrader", {})
+            if meta.get("grade") and meta.get("solution"):
+                expected[meta["grade_id"]] = 0.0
         for count, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
             cell.execution_count = count + 1
             meta = cell.metadata.get("nbgrader", {})
