@@ -116,6 +116,13 @@ class _Guard:
             self.functions[func] = (func.__code__, func.__defaults__, func.__kwdefaults__)
 
     def install(self) -> str:
+        # torch._dynamo rewrites torch's own functions when it is first imported (torch.manual_seed becomes a
+        # wrapper), and importing torchvision imports it: a test that imports torchvision would look like
+        # tampering.  Importing it before the snapshot lets torch finish changing itself first.
+        try:
+            import torch._dynamo  # noqa: F401
+        except Exception:  # an older or partial torch: nothing it could rewrite
+            pass
         import course_lib
 
         # every module of the library; a package's __main__ is a program (importing it runs it), not a module

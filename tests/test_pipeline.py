@@ -677,3 +677,42 @@ def test_export_totals_include_grades_by_hand(hand_graded: HandGraded):
         assert float(rows[student]["max_score"]) == total
     assert float(rows["reference"]["score"]) == total - sum(
         p - score for (score, _), p in zip(hand_graded.entered["reference"].values(), hand_graded.written.values()))
+
+
+# ---------------------------------------------------------------- the instructor's own grader
+
+def test_course_grade_gives_the_reference_full_marks_unflagged(assignment: str, tmp_path):
+    """``course-grade`` (sandbox, integrity guard, gradebook, feedback, export) agrees with nbgrader on the
+    reference solution: every autograded cell full marks, written answers waiting, nothing flagged.
+
+    (A test that imports torchvision once looked like tampering: torchvision imports torch._dynamo,
+    which replaces torch.manual_seed with a wrapper.)
+    """
+    import json
+
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+    shutil.copytree(REPO / "solutions" / assignment, course / "solutions" / assignment)
+    run_nbgrader(course, "generate_assignment", assignment, "--force")
+    source, release = source_notebook(assignment, course), release_notebook(assignment, course)
+    folder = course / "submitted" / "reference" / assignment
+    folder.mkdir(parents=True)
+    nbformat.write(fill(release, solution_code(source)), folder / f"{assignment}.ipynb")
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", "1")
+    proc = subprocess.run([sys.executable, "-m", "course_grade", assignment, "--workers", "1", "--no-progress"],
+                          cwd=course, env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, f"exit status {proc.returncode}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    report = json.loads((course / "grading" / assignment / "grades.json").read_text())
+    (student,) = report["students"]
+    assert student["status"] == "graded", proc.stdout[-3000:]
+    points, written = graded_cells(source), manual_cells(source)
+    wrong = {cell: (got["score"], got["message"]) for cell, got in student["cells"].items()
+             if cell in points and got["score"] != points[cell][0]}
+    assert not wrong, f"course-grade: the reference lost points in {wrong}\n{proc.stdout[-2000:]}"
+    assert set(student["cells"]) == set(points) | set(written)
+    assert all(student["cells"][cell]["message"] == "graded by hand" for cell in written)
+    assert "1 graded (0 flagged), 0 failed" in proc.stdout and "tamper" not in proc.stdout, proc.stdout[-3000:]
