@@ -16,7 +16,7 @@ W = np.array([[1.0, 0.0, -1.0], [2.0, 0.0, -2.0], [1.0, 0.0, -1.0]])
 
 
 def test_frames_follow_the_layer():
-    frames = kernel_slide_frames(X, W, stride=2, pad=1)
+    frames = kernel_slide_frames(X, W, stride=2, padding=1)
     out, _ = conv2d_forward(torch.tensor(X)[None, None], torch.tensor(W)[None, None], stride=2, padding=1)
     assert len(frames) == out.numel() == 16
     assert [(f.i, f.j) for f in frames] == [(i, j) for i in range(4) for j in range(4)]
@@ -44,7 +44,7 @@ def test_draw_matrix_writes_every_value():
 
 
 def test_animation_html_is_offline_and_accessible():
-    anim = kernel_slide_animation(X[:5, :5], W, stride=2, pad=0, dpi=30, figsize=(5, 2))   # 2 x 2 = 4 frames
+    anim = kernel_slide_animation(X[:5, :5], W, stride=2, padding=0, dpi=30, figsize=(5, 2))   # 2 x 2 = 4 frames
     html = animation_html(anim, alt="A kernel slides over an input.", name="unit-test")
     assert "http://" not in html and "https://" not in html and "font-awesome" not in html
     assert 'class="fa' not in html

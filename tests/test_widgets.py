@@ -86,7 +86,7 @@ def test_shape_explorer_follows_its_sliders():
     e = ConvShapeExplorer(size=7, kernel=3)
     before = bytes(e.image.value)
     e.controls["stride"].value = 2
-    e.controls["pad"].value = 1
+    e.controls["padding"].value = 1
     assert e.state["setting"] == ConvSetting(7, 3, 2, 1, 1)
     assert e.state["out"] == 4 and "<b>4</b>" in e.summary.value
     assert e.controls["position"].max == 15
@@ -109,7 +109,7 @@ def test_shape_explorer_reports_an_impossible_setting_and_recovers():
     assert e.state["out"] is None
     assert "does not fit" in e.state["error"] and "does not fit" in e.summary.value
     assert bytes(e.image.value) == b"" and e.controls["position"].max == 0
-    e.controls["pad"].value = 2                         # 4 + 4 = 8 >= 7: fits again
+    e.controls["padding"].value = 2                         # 4 + 4 = 8 >= 7: fits again
     assert e.state["error"] is None and e.state["out"] == 2
     assert bytes(e.image.value).startswith(PNG_MAGIC)
 

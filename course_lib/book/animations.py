@@ -42,20 +42,20 @@ def _as_2d(name: str, a) -> torch.Tensor:
     return t.detach().to("cpu", torch.float64)
 
 
-def kernel_slide_frames(x, w, *, stride=1, pad=0) -> list[SlideFrame]:
+def kernel_slide_frames(x, w, *, stride=1, padding=0) -> list[SlideFrame]:
     """The positions a kernel visits, in reading order, with the output at each.
 
     Args:
         x: (H, W) input (tensor, array or nested list).
         w: (KH, KW) kernel.
-        stride, pad: int or (height, width) pair; ``pad`` zeros on each side.
+        stride, padding: int or (height, width) pair; ``padding`` zeros on each side.
     Returns:
         ``OH * OW`` :class:`SlideFrame` s; frame ``i * OW + j`` is output pixel
         ``(i, j)``, whose window starts at ``(i * sh, j * sw)`` of the padded input.
     """
     x, w = _as_2d("x", x), _as_2d("w", w)
-    (sh, sw), pad = _pair("stride", stride, 1), _pair("pad", pad, 0)
-    out, _ = conv2d_forward(x[None, None], w[None, None], stride=(sh, sw), padding=pad)
+    (sh, sw), padding = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    out, _ = conv2d_forward(x[None, None], w[None, None], stride=(sh, sw), padding=padding)
     out = out[0, 0]
     return [SlideFrame(i, j, i * sh, j * sw, float(out[i, j]))
             for i in range(out.shape[0]) for j in range(out.shape[1])]
@@ -115,7 +115,7 @@ def draw_matrix(ax, a, *, title: str | None = None, fmt: str = "{:g}", cmap: str
     return texts
 
 
-def kernel_slide_animation(x, w, *, stride=1, pad=0, interval: int = 900, dpi: int = 64,
+def kernel_slide_animation(x, w, *, stride=1, padding=0, interval: int = 900, dpi: int = 64,
                            figsize: tuple[float, float] = (8.0, 3.4)):
     """Animate a convolution layer (cross-correlation, as in every deep-learning
     library) computing one output pixel per frame.
@@ -127,7 +127,7 @@ def kernel_slide_animation(x, w, *, stride=1, pad=0, interval: int = 900, dpi: i
     Args:
         x: (H, W) input; small integers read best.
         w: (KH, KW) kernel.
-        stride, pad: int or (height, width) pair.
+        stride, padding: int or (height, width) pair.
         interval: milliseconds per frame when played.
         dpi: resolution of the frames (low keeps the page light).
         figsize: figure size in inches.
@@ -140,8 +140,8 @@ def kernel_slide_animation(x, w, *, stride=1, pad=0, interval: int = 900, dpi: i
     from matplotlib.patches import Rectangle
 
     x, w = _as_2d("x", x), _as_2d("w", w)
-    (sh, sw), (ph, pw) = _pair("stride", stride, 1), _pair("pad", pad, 0)
-    frames = kernel_slide_frames(x, w, stride=(sh, sw), pad=(ph, pw))
+    (sh, sw), (ph, pw) = _pair("stride", stride, 1), _pair("padding", padding, 0)
+    frames = kernel_slide_frames(x, w, stride=(sh, sw), padding=(ph, pw))
     kh, kw = w.shape
     oh, ow = frames[-1].i + 1, frames[-1].j + 1
     xp = x.new_zeros(x.shape[0] + 2 * ph, x.shape[1] + 2 * pw)

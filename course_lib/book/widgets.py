@@ -63,17 +63,17 @@ __all__ = [
 
 class ConvSetting(NamedTuple):
     """One square convolution: input ``size`` x ``size``, ``kernel`` x ``kernel``
-    taps, ``stride``, ``pad`` zeros on each side, taps ``dilation`` pixels apart."""
+    taps, ``stride``, ``padding`` zeros on each side, taps ``dilation`` pixels apart."""
 
     size: int
     kernel: int
     stride: int = 1
-    pad: int = 0
+    padding: int = 0
     dilation: int = 1
 
     def label(self) -> str:
         return (f"n={self.size}, k={self.kernel}, s={self.stride}, "
-                f"p={self.pad}, d={self.dilation}")
+                f"p={self.padding}, d={self.dilation}")
 
 
 class ConvWindows(NamedTuple):
@@ -180,7 +180,7 @@ def _shape_figure(setting: ConvSetting, position: int):
     ax_in, ax_out = fig.subplots(1, 2, gridspec_kw={"width_ratios": widths})
     _draw_input(ax_in, setting, windows, position, numbers=True)
     i, j = divmod(position, windows.out)
-    pad_note = f", zero padding {setting.pad} (grey)" if setting.pad else ""
+    pad_note = f", zero padding {setting.padding} (grey)" if setting.padding else ""
     ax_in.set_title(f"input {setting.size}x{setting.size}{pad_note}\n"
                     f"window of output pixel ({i}, {j}) in orange", fontsize=9)
     _draw_output(ax_out, windows, position)
@@ -242,7 +242,7 @@ class ConvShapeExplorer(_Explorer):
     the summary (the message of ``conv_output_size``) instead of being drawn.
 
     Args:
-        size, kernel, stride, pad, dilation: the initial setting.
+        size, kernel, stride, padding, dilation: the initial setting.
         max_size: largest input size offered by the slider.
     Attributes:
         state: ``{"setting": ConvSetting, "out": int | None, "position": int,
@@ -250,10 +250,10 @@ class ConvShapeExplorer(_Explorer):
         "error": str | None}``.
     """
 
-    GALLERY = (ConvSetting(7, 3), ConvSetting(7, 3, pad=1), ConvSetting(7, 3, stride=2, pad=1),
-               ConvSetting(7, 3, pad=2), ConvSetting(7, 3, dilation=2), ConvSetting(8, 3, stride=3))
+    GALLERY = (ConvSetting(7, 3), ConvSetting(7, 3, padding=1), ConvSetting(7, 3, stride=2, padding=1),
+               ConvSetting(7, 3, padding=2), ConvSetting(7, 3, dilation=2), ConvSetting(8, 3, stride=3))
 
-    def __init__(self, size: int = 7, kernel: int = 3, stride: int = 1, pad: int = 0,
+    def __init__(self, size: int = 7, kernel: int = 3, stride: int = 1, padding: int = 0,
                  dilation: int = 1, *, max_size: int = 12):
         import ipywidgets as widgets
 
@@ -265,7 +265,7 @@ class ConvShapeExplorer(_Explorer):
             "size": slider("input n", size, 1, max_size),
             "kernel": slider("kernel k", kernel, 1, 7),
             "stride": slider("stride s", stride, 1, 4),
-            "pad": slider("padding p", pad, 0, 3),
+            "padding": slider("padding p", padding, 0, 3),
             "dilation": slider("dilation d", dilation, 1, 3),
             "position": slider("output pixel", 0, 0, 0),
         }
@@ -276,7 +276,7 @@ class ConvShapeExplorer(_Explorer):
     def setting(self) -> ConvSetting:
         c = self.controls
         return ConvSetting(c["size"].value, c["kernel"].value, c["stride"].value,
-                           c["pad"].value, c["dilation"].value)
+                           c["padding"].value, c["dilation"].value)
 
     def _update(self) -> None:
         if self._updating:
