@@ -725,7 +725,7 @@ def test_forbidden_composes_topics_and_the_old_names_are_its_aliases():
     aliases = {"autograd": autograd_entry_points, "convolution": convolution_ops, "padding": padding_ops,
                "sliding_windows": sliding_window_ops, "pooling": pooling_ops, "normalization": normalization_ops,
                "dropout": dropout_ops, "concatenation": concat_ops, "course_lib": course_lib_functions}
-    assert set(aliases) == set(TOPICS)
+    assert set(aliases) | {"networks"} == set(TOPICS)   # (networks is new: it has no older name)
     for topic, alias in aliases.items():   # max pooling's stand-ins are new objects each time: compare what they wrap
         assert list(map(inspect.unwrap, alias())) == list(map(inspect.unwrap, forbidden(topic))), topic
     both = forbidden("autograd", "convolution", "pooling")
@@ -830,7 +830,7 @@ def test_every_name_the_notebooks_import_is_exported():
                 imported |= {alias.name for node in ast.walk(tree)
                              if isinstance(node, ast.ImportFrom) and node.module == "course_lib.grading"
                              for alias in node.names}
-    modules = [sys.modules[f"course_lib.grading.{name}"] for name in ("compare", "guard", "forbidden", "score")]
+    modules = [sys.modules[f"course_lib.grading.{name}"] for name in ("compare", "guard", "forbidden", "score", "modules")]
     assert sorted(grading.__all__) == sorted(name for module in modules for name in module.__all__)
     assert imported, "no notebook imports course_lib.grading"
     assert imported <= set(grading.__all__), sorted(imported - set(grading.__all__))
@@ -947,3 +947,35 @@ def test_after_a_part_runs_out_of_time_the_next_parts_get_short_limits():
     with pytest.raises(GradingError, match=r"took longer than 0.5 s.*took longer than 0.1 s"):
         checks.score()
     call_student(lambda: time.sleep(0.3), seconds=1)  # outside the parts, limits are whole again
+
+
+def test_the_networks_topic_forbids_torchvisions_builders_and_their_blocks():
+    import torchvision
+
+    banned = forbidden("networks")
+    assert torchvision.models.vgg11 in banned and torchvision.models.resnet.BasicBlock.forward in banned
+    assert torchvision.models.googlenet in banned and torchvision.models.inception_v3 in banned
+
+    def cheat():
+        return torchvision.models.vgg11(num_classes=3)
+
+    with pytest.raises(GradingError, match=r"calls torchvision\.models\.vgg\.vgg11"):
+        call_student(cheat, what="make_vgg", forbidden=banned)
+
+
+def test_module_helpers_load_randomize_and_list_shapes():
+    from torch import nn
+
+    from course_lib.grading import load_reference_state, parameter_shapes, randomize_batch_norm
+
+    ref = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    randomize_batch_norm(ref, torch.Generator().manual_seed(0))
+    bn = ref[1]
+    assert not torch.equal(bn.running_var, torch.ones(3)) and bool((bn.running_var >= 0.5).all())
+    student = nn.Sequential(nn.Conv2d(2, 3, 3), nn.BatchNorm2d(3))
+    load_reference_state(student, ref.state_dict(), what="block")
+    assert torch.equal(student[1].running_mean, bn.running_mean)
+    assert parameter_shapes(student) == [(3,), (3,), (3,), (3, 2, 3, 3)]
+    with pytest.raises(GradingError, match=r"(?s)block: the reference weights do not fit .*Missing key"):
+        load_reference_state(nn.Sequential(nn.Conv2d(2, 3, 3)), {}, what="block")
+

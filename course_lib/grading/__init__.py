@@ -17,6 +17,8 @@ case.  The helpers live in three modules, one per concern:
 * :mod:`course_lib.grading.score`: partial credit, named sub-checks that score
   on their own (:class:`Checks`), and grading a function with the reference
   versions of the helpers it calls (:func:`with_names`, :func:`allow`);
+* :mod:`course_lib.grading.modules`: answers that are ``torch.nn.Module`` s
+  (:func:`load_reference_state`, :func:`randomize_batch_norm`, :func:`parameter_shapes`);
 * :mod:`course_lib.grading.forbidden`: what an exercise forbids, named by
   topic (:func:`forbidden`, :data:`TOPICS`), the reference library found on
   disk (:func:`course_lib_functions`), and the older per-topic names
@@ -68,6 +70,7 @@ from .guard import (
     time_limit,
     torch_op_name,
 )
+from .modules import load_reference_state, parameter_shapes, randomize_batch_norm
 from .score import Checks, allow, with_names
 
 __all__ = [
@@ -94,13 +97,16 @@ __all__ = [
     "forbid_calls",
     "forbidden",
     "GradingError",
+    "load_reference_state",
     "module_functions",
     "must_call",
     "normalization_ops",
     "OutOfTime",
     "padding_ops",
+    "parameter_shapes",
     "pooling_ops",
     "public_functions",
+    "randomize_batch_norm",
     "reference_modules",
     "sliding_window_ops",
     "test_devices",

@@ -335,6 +335,20 @@ def public_functions(*modules: Any) -> tuple[Callable, ...]:
     return tuple(found)
 
 
+def _networks() -> tuple[Callable, ...]:
+    """torchvision's builders of the classic networks (AlexNet, GoogLeNet, Inception v3, ResNet, VGG) and
+    everything in their modules (blocks, layers), for the exercises that build those networks."""
+    names = ("torchvision.models.alexnet", "torchvision.models.googlenet", "torchvision.models.inception",
+             "torchvision.models.resnet", "torchvision.models.vgg")
+    found: list[Any] = []
+    for name in names:
+        try:
+            found.append(importlib.import_module(name))
+        except ImportError:  # an older torchvision without one of them: nothing to forbid there
+            continue
+    return module_functions(*found)
+
+
 #: topic -> the function that lists what it forbids.
 TOPICS: dict[str, Callable[[], tuple[Callable, ...]]] = {
     "course_lib": course_lib_functions,
@@ -346,6 +360,7 @@ TOPICS: dict[str, Callable[[], tuple[Callable, ...]]] = {
     "normalization": _normalization,
     "dropout": _dropout,
     "concatenation": _concatenation,
+    "networks": _networks,
 }
 
 
